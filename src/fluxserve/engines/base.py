@@ -1,0 +1,85 @@
+"""The contract between the worker and every engine.
+
+The worker builds an :class:`EngineJob` from a stored task, calls :meth:`Engine.preprocess`
+(between task_preprocess_start and task_preprocess_end: fetch inputs, resolve adapters) and then
+:meth:`Engine.generate` (task_start). ``generate`` calls ``progress(step, total)`` after every
+denoising step (or every poll, for remote engines); that callback raises
+:class:`fluxserve.errors.TaskKilled` when the task was killed, and engines must let it propagate.
+Anything else that goes wrong is raised as :class:`fluxserve.errors.TaskFailure` with a message a
+user can act on.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+StepCallback = Callable[[int, int], None]
+"""``progress(step, total)``: called after each step, 1-based. May raise TaskKilled."""
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Everything engines need from the settings, as plain values (engines never see Settings)."""
+
+    data_dir: Path
+    weights: str = "hub"  # "hub" | "tiny" | a local folder
+    device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:1" ...
+    allow_private_urls: bool = False
+    model_memory_gb: float = 0.0  # 0 = no budget
+    cpu_offload: bool = False
+    bfl_api_key: str = ""
+    bfl_url: str = "https://api.bfl.ai"
+    backends: dict[str, str] = field(default_factory=dict)  # tool slug -> backend name
+
+    @property
+    def weights_dir(self) -> Path:
+        return self.data_dir / "weights"
+
+
+@dataclass
+class EngineJob:
+    """One task as an engine sees it.
+
+    ``params`` holds the tool's inputs already coerced and validated by the catalog (ints, floats,
+    bools, strings, lists), defaults filled in. ``files`` maps an input name to a local file that
+    the client uploaded with the request. ``workdir`` is a scratch folder owned by this task.
+    """
+
+    task_id: str
+    tool: str
+    params: dict[str, Any]
+    files: dict[str, Path] = field(default_factory=dict)
+    workdir: Path | None = None
+    prepared: dict[str, Any] = field(default_factory=dict)  # filled by preprocess()
+
+
+@dataclass(frozen=True)
+class GeneratedImage:
+    data: bytes
+    content_type: str = "image/png"
+    extension: str = "png"
+
+
+@dataclass
+class GenerationResult:
+    images: list[GeneratedImage]
+    debugoutput: str = ""  # e.g. which model actually ran, when a substitute was used
+
+
+class Engine(abc.ABC):
+    """One way of running a tool. Instances are long-lived and may be shared by worker threads."""
+
+    def preprocess(self, job: EngineJob) -> None:  # noqa: B027 - optional hook
+        """Fetch inputs, resolve adapters; store results in ``job.prepared``. May raise TaskFailure."""
+
+    @abc.abstractmethod
+    def generate(self, job: EngineJob, progress: StepCallback) -> GenerationResult:
+        """Produce the task's images. Calls ``progress`` each step; lets TaskKilled propagate."""
+
+    def unavailable_reason(self) -> str | None:
+        """Why this engine cannot run here at all (e.g. no API key configured), or None."""
+        return None

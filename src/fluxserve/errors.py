@@ -1,0 +1,88 @@
+"""The one exception hierarchy of fluxserve. Nothing here knows about HTTP.
+
+::
+
+    FluxserveError
+    ├── ClientError                 the caller sent something we cannot accept
+    │   ├── ValidationError         one or more fields are invalid (carries FieldError list)
+    │   ├── MalformedRequestError   the body could not be parsed at all
+    │   ├── AuthenticationError     missing/unknown key, bad signature, stale nonce
+    │   ├── NotFoundError           unknown tool or task (Wiro answers these with HTTP 200)
+    │   ├── ConflictError           the task is in a state that does not allow the action
+    │   └── ToolUnavailableError    the tool exists but its backend is not configured here
+    ├── TaskFailure                 a task could not be completed; the message is shown as debugerror
+    │   ├── InputFetchError         an input URL/file could not be fetched or decoded
+    │   └── WeightsUnavailableError model weights could not be loaded
+    └── TaskKilled                  raised out of the step callback when a kill was requested
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class FluxserveError(Exception):
+    """Base of every error fluxserve raises on purpose."""
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One invalid request field: which one, and what is allowed instead."""
+
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+class ClientError(FluxserveError):
+    """The request cannot be accepted as sent; the message is safe to show the caller."""
+
+    code: int = 0
+
+
+class ValidationError(ClientError):
+    """Invalid input fields. ``errors`` lists every problem found, not only the first."""
+
+    code = 0
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        self.errors = list(errors)
+        super().__init__("; ".join(str(e) for e in self.errors))
+
+
+class MalformedRequestError(ClientError):
+    code = 0
+
+
+class AuthenticationError(ClientError):
+    code = 0
+
+
+class NotFoundError(ClientError):
+    code = 1
+
+
+class ConflictError(ClientError):
+    code = 1
+
+
+class ToolUnavailableError(ClientError):
+    code = 1
+
+
+class TaskFailure(FluxserveError):
+    """A task failed; ``str(exc)`` becomes the task's debugerror, so write it for the user."""
+
+
+class InputFetchError(TaskFailure):
+    pass
+
+
+class WeightsUnavailableError(TaskFailure):
+    pass
+
+
+class TaskKilled(FluxserveError):
+    """Raised from inside the denoising loop to stop a task whose kill flag is set."""
