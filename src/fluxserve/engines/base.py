@@ -31,9 +31,15 @@ class EngineConfig:
     allow_private_urls: bool = False
     model_memory_gb: float = 0.0  # 0 = no budget
     cpu_offload: bool = False
-    bfl_api_key: str = ""
+    bfl_api_key: str = field(default="", repr=False)  # never in logs or reprs
     bfl_url: str = "https://api.bfl.ai"
     backends: dict[str, str] = field(default_factory=dict)  # tool slug -> backend name
+    # Partner tools (engines/partner.py): backends["flux-2-pro-t2i"] = auto | bfl | local[:<repo>] | off
+    bfl_poll_interval: float = 0.5  # first wait between polls of a BFL request, growing to the max
+    bfl_poll_interval_max: float = 5.0
+    bfl_max_wait: float = 900.0  # give up on a BFL request still Pending after this many seconds
+    bfl_max_retries: int = 4  # per HTTP request, after 429 / 5xx / network errors
+    bfl_retry_delay: float = 1.0  # first retry wait, doubled per retry
 
     @property
     def weights_dir(self) -> Path:

@@ -21,10 +21,15 @@ log = logging.getLogger(__name__)
 
 ENGINE_FACTORIES: dict[str, str] = {
     "flux1-krea-dev": "fluxserve.engines.flux_text:build_krea_engine",
+    "bfl-flux-pro-1.1-ultra": "fluxserve.engines.partner:build_ultra_engine",
+    "bfl-flux-2-pro": "fluxserve.engines.partner:build_flux2_pro_engine",
 }
 """Catalog engine name -> ``module:function`` building it. Modules add their own line here."""
 
-AVAILABILITY_CHECKS: dict[str, str] = {}
+AVAILABILITY_CHECKS: dict[str, str] = {
+    "bfl-flux-pro-1.1-ultra": "fluxserve.engines.partner:ultra_unavailable",
+    "bfl-flux-2-pro": "fluxserve.engines.partner:flux2_pro_unavailable",
+}
 """Catalog engine name -> ``module:function(config) -> str | None``; must not import torch."""
 
 

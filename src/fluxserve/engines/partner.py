@@ -1,0 +1,193 @@
+"""Which backend runs each partner tool, the availability checks, and the engine factories.
+
+Partner tools (``black-forest-labs/flux-pro-1-1-ultra``, ``black-forest-labs/flux-2-pro-t2i``)
+have no public weights, so each runs on one of:
+
+* ``bfl``: Black Forest Labs' API with the operator's key (``BFL_API_KEY``);
+* ``local``: an open-weights substitute on this machine (FLUX.2-dev for flux-2-pro-t2i, FLUX.1-dev
+  for ultra), or ``local:<repo id>`` to name one (e.g. ``local:black-forest-labs/FLUX.2-klein-4B``);
+* ``auto`` (the default): ``bfl`` when a key is set, otherwise not available;
+* ``off``: not available.
+
+The choice comes from ``EngineConfig.backends`` keyed by the tool's slug (``flux-2-pro-t2i``;
+``FLUXSERVE_BACKEND_FLUX_2_PRO_T2I`` in the environment). Nothing here imports torch: the API
+process calls the availability checks to answer Run with a helpful error instead of queueing a
+task that can never run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from fluxserve.engines.base import EngineConfig
+
+ULTRA_ENGINE = "bfl-flux-pro-1.1-ultra"
+FLUX2_PRO_ENGINE = "bfl-flux-2-pro"
+FLUX2_DEV = "black-forest-labs/FLUX.2-dev"
+FLUX1_DEV = "black-forest-labs/FLUX.1-dev"
+FLUX1_REPOS = (
+    "black-forest-labs/FLUX.1-dev",
+    "black-forest-labs/FLUX.1-Krea-dev",
+    "black-forest-labs/FLUX.1-schnell",
+)
+
+
+@dataclass(frozen=True)
+class PartnerTool:
+    engine: str
+    slug: str  # the tool's slugproject, the key in EngineConfig.backends
+    bfl_endpoint: str
+    bfl_model: str  # BFL's model name, for messages
+    default_local: str
+    family: str  # "FLUX.2" | "FLUX.1": which local repos can stand in
+
+    @property
+    def env_var(self) -> str:
+        return "FLUXSERVE_BACKEND_" + self.slug.upper().replace("-", "_")
+
+
+PARTNER_TOOLS: dict[str, PartnerTool] = {
+    ULTRA_ENGINE: PartnerTool(
+        ULTRA_ENGINE,
+        "flux-pro-1-1-ultra",
+        "/v1/flux-pro-1.1-ultra",
+        "flux-pro-1.1-ultra",
+        FLUX1_DEV,
+        "FLUX.1",
+    ),
+    FLUX2_PRO_ENGINE: PartnerTool(
+        FLUX2_PRO_ENGINE, "flux-2-pro-t2i", "/v1/flux-2-pro", "flux-2-pro", FLUX2_DEV, "FLUX.2"
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Backend:
+    kind: str  # "bfl" | "local" | "none"
+    repo: str = ""  # for local: the open model that runs
+    reason: str = ""  # for none: why, and how to configure it
+
+
+def backend_setting(config: EngineConfig, tool: PartnerTool) -> str:
+    """The configured backend for ``tool``; keys may be the slug, owner/slug, engine or env-var style."""
+    wanted = {tool.slug, f"black-forest-labs/{tool.slug}", tool.engine}
+    for key, value in config.backends.items():
+        normal = key.strip().lower().replace("_", "-")
+        if normal.startswith("fluxserve-backend-"):
+            normal = normal.removeprefix("fluxserve-backend-")
+        if normal in wanted:
+            return value.strip()
+    return "auto"
+
+
+def choose_backend(config: EngineConfig, tool: PartnerTool) -> Backend:
+    """Decide how ``tool`` runs here; never imports torch, never touches the network."""
+    setting = backend_setting(config, tool)
+    kind, _, repo = setting.partition(":")
+    kind = kind.strip().lower() or "auto"
+    if kind == "auto":
+        return Backend("bfl") if config.bfl_api_key else Backend("none", reason=_not_configured(tool))
+    if kind == "bfl":
+        if config.bfl_api_key:
+            return Backend("bfl")
+        return Backend(
+            "none",
+            reason=f"{tool.env_var}=bfl but no BFL API key is set: set BFL_API_KEY to the key of a Black "
+            f"Forest Labs account, or set {tool.env_var}=local to run {tool.default_local} here instead.",
+        )
+    if kind == "local":
+        return _local_backend(config, tool, repo.strip() or tool.default_local)
+    if kind == "off":
+        return Backend("none", reason=f"{tool.slug} is switched off on this server ({tool.env_var}=off).")
+    return Backend(
+        "none",
+        reason=f"{tool.env_var}={setting!r} is not a backend; use bfl, local, local:<repo id>, or off.",
+    )
+
+
+def _not_configured(tool: PartnerTool) -> str:
+    return (
+        f"{tool.slug} is a partner model that this server has not been configured to run. The operator can "
+        f"set BFL_API_KEY to run it through Black Forest Labs' API ({tool.bfl_model}), or set "
+        f"{tool.env_var}=local to run the open {tool.default_local} weights on this machine instead."
+    )
+
+
+def _local_backend(config: EngineConfig, tool: PartnerTool, repo: str) -> Backend:
+    if tool.family == "FLUX.2" and "FLUX.2" not in repo:
+        return Backend(
+            "none", reason=f"{tool.env_var}=local:{repo}: {tool.slug} can only run on a FLUX.2 model."
+        )
+    if tool.family == "FLUX.1" and "FLUX.1" not in repo:
+        return Backend(
+            "none", reason=f"{tool.env_var}=local:{repo}: {tool.slug} can only run on a FLUX.1 model."
+        )
+    missing = local_weights_problem(config, tool, repo)
+    return Backend("none", reason=missing) if missing else Backend("local", repo=repo)
+
+
+def local_weights_problem(config: EngineConfig, tool: PartnerTool, repo: str) -> str | None:
+    """Why ``repo`` cannot be loaded from the configured weights, as far as is knowable cheaply."""
+    choice = (config.weights or "hub").strip()
+    if choice == "hub":
+        return None  # downloaded (or found in the cache) at first use; failures name HF_TOKEN etc.
+    if choice == "tiny":
+        if tool.family == "FLUX.2" and repo != FLUX2_DEV:
+            return f"{tool.env_var}=local:{repo}: tiny test weights exist only for {FLUX2_DEV}."
+        return None
+    root = Path(choice).expanduser()
+    if (root / repo / "model_index.json").is_file() or (tool.family == "FLUX.2" and is_tiny_root(root, repo)):
+        return None
+    return (
+        f"{tool.slug} is set to run locally on {repo}, but {root / repo} holds no diffusers pipeline "
+        f"(model_index.json). Put a copy of https://huggingface.co/{repo} there, or set "
+        f"FLUXSERVE_WEIGHTS=hub, or set BFL_API_KEY and {tool.env_var}=bfl to use Black Forest Labs' API."
+    )
+
+
+def is_tiny_root(root: Path, repo: str) -> bool:
+    """A folder of tiny test weights (made by ``fluxserve make-tiny``) gets tiny FLUX.2-dev on demand."""
+    from fluxserve.engines.tiny import TINY_MARKER
+
+    return repo == FLUX2_DEV and any((root / flux1 / TINY_MARKER).is_file() for flux1 in FLUX1_REPOS)
+
+
+# --- registry hooks: availability checks and factories -------------------------------------------
+
+
+def ultra_unavailable(config: EngineConfig) -> str | None:
+    backend = choose_backend(config, PARTNER_TOOLS[ULTRA_ENGINE])
+    return backend.reason if backend.kind == "none" else None
+
+
+def flux2_pro_unavailable(config: EngineConfig) -> str | None:
+    backend = choose_backend(config, PARTNER_TOOLS[FLUX2_PRO_ENGINE])
+    return backend.reason if backend.kind == "none" else None
+
+
+def build_ultra_engine(config: EngineConfig, registry=None):  # -> Engine
+    return _build(config, PARTNER_TOOLS[ULTRA_ENGINE], registry)
+
+
+def build_flux2_pro_engine(config: EngineConfig, registry=None):  # -> Engine
+    return _build(config, PARTNER_TOOLS[FLUX2_PRO_ENGINE], registry)
+
+
+def _build(config: EngineConfig, tool: PartnerTool, registry):
+    from fluxserve.errors import ToolUnavailableError
+
+    backend = choose_backend(config, tool)
+    if backend.kind == "bfl":
+        from fluxserve.engines.bfl_engine import BflEngine
+
+        return BflEngine.from_config(config, tool)
+    if backend.kind == "local" and tool.family == "FLUX.2":
+        from fluxserve.engines.flux2_local import Flux2LocalEngine
+
+        return Flux2LocalEngine(config, backend.repo, substitute_for=tool.bfl_model)
+    if backend.kind == "local":
+        from fluxserve.engines.ultra_local import UltraLocalEngine
+
+        return UltraLocalEngine(config, backend.repo, registry=registry)
+    raise ToolUnavailableError(backend.reason)
