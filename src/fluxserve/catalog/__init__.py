@@ -27,7 +27,9 @@ class Catalog:
         """The five seed tools shipped inside the package."""
         folder = resources.files("fluxserve.catalog")
         return cls.from_files(
-            Path(str(entry)) for entry in folder.iterdir() if entry.name.endswith(".yaml") and "__" in entry.name
+            Path(str(entry))
+            for entry in folder.iterdir()
+            if entry.name.endswith(".yaml") and "__" in entry.name
         )
 
     @classmethod
@@ -48,4 +50,6 @@ class Catalog:
         try:
             return self._tools[slug]
         except KeyError:
-            raise NotFoundError(f"Tool '{slug}' does not exist. Known tools: {', '.join(self._tools)}") from None
+            raise NotFoundError(
+                f"Tool '{slug}' does not exist. Known tools: {', '.join(self._tools)}"
+            ) from None

@@ -38,7 +38,9 @@ class ValidatedInputs:
     parameters: dict[str, str]
 
 
-def validate_inputs(tool: ToolSpec, raw: Mapping[str, Any], file_fields: frozenset[str] = frozenset()) -> ValidatedInputs:
+def validate_inputs(
+    tool: ToolSpec, raw: Mapping[str, Any], file_fields: frozenset[str] = frozenset()
+) -> ValidatedInputs:
     """Coerce and check every input of ``tool`` from ``raw``; raise ValidationError listing all problems.
 
     ``file_fields`` names the multipart file parts that came with the request; an image input whose
@@ -124,7 +126,9 @@ def _coerce_integer(spec: InputSpec, value: Any) -> int:
     _check_range(spec, number)
     step = spec.rules.multiple_of
     if step and number % step:
-        raise _Invalid(f"must be a multiple of {step}, got {number} (nearest: {round(number / step) * step or step})")
+        raise _Invalid(
+            f"must be a multiple of {step}, got {number} (nearest: {round(number / step) * step or step})"
+        )
     return number
 
 
@@ -146,7 +150,9 @@ def _coerce_seed(spec: InputSpec, value: Any) -> int:
         return random.randint(0, 2**32 - 1)  # empty seed: pick one, echoed so the run can be repeated
     number = _as_int(value, f"a whole number from 0 to {SEED_MAX} (or empty for a random seed)")
     if not 0 <= number <= SEED_MAX:
-        raise _Invalid(f"must be a whole number from 0 to {SEED_MAX} (or empty for a random seed), got {number}")
+        raise _Invalid(
+            f"must be a whole number from 0 to {SEED_MAX} (or empty for a random seed), got {number}"
+        )
     return number
 
 
@@ -196,7 +202,9 @@ def split_multi_value(value: Any) -> list[str]:
             return [part.strip() for part in text.split(",") if part.strip()]
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return [to_wire_string(value)]
-    if isinstance(value, list) and all(isinstance(item, (str, int)) and not isinstance(item, bool) for item in value):
+    if isinstance(value, list) and all(
+        isinstance(item, (str, int)) and not isinstance(item, bool) for item in value
+    ):
         return [str(item).strip() for item in value if str(item).strip()]
     raise _Invalid(f"must be an id, a list of ids or a comma-separated string, got {value!r}")
 

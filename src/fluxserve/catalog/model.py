@@ -53,6 +53,7 @@ class InputSpec:
 class ToolSpec:
     """A tool of the catalog, addressed as ``slugowner/slugproject``."""
 
+    id: int
     tool: str
     slugowner: str
     slugproject: str

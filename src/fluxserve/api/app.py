@@ -1,0 +1,19 @@
+"""create_app: the FastAPI application around a set of ApiServices."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from fluxserve import __version__
+from fluxserve.api.errors import install_error_handlers
+from fluxserve.api.routes import file, health, run, task, tool
+from fluxserve.api.services import ApiServices
+
+
+def create_app(services: ApiServices) -> FastAPI:
+    app = FastAPI(title="fluxserve", version=__version__, docs_url="/docs", redoc_url=None)
+    app.state.services = services
+    install_error_handlers(app)
+    for module in (health, run, task, tool, file):
+        app.include_router(module.router)
+    return app

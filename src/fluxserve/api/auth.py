@@ -1,0 +1,71 @@
+"""Request authentication: ``x-api-key``, ``x-nonce`` and ``x-signature``.
+
+signature = hex HMAC-SHA256(key=api key, message=api secret + nonce). The seeds' bash recipe
+(``echo -n … | openssl dgst -sha256 -hmac KEY``) puts OpenSSL's whole output line in the header —
+``SHA2-256(stdin)= 4f1c…`` on OpenSSL 3, ``(stdin)= 4f1c…`` on 1.1 — so the hex digest is taken
+from the end of the header value. Comparison is constant time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import time
+
+from fluxserve.errors import AuthenticationError
+from fluxserve.tasks.records import Project
+from fluxserve.tasks.store import TaskStore
+
+_HEX_DIGEST = re.compile(r"([0-9a-fA-F]{64})\s*$")
+
+
+def expected_signature(api_key: str, api_secret: str, nonce: str) -> str:
+    return hmac.new(api_key.encode(), (api_secret + nonce).encode(), hashlib.sha256).hexdigest()
+
+
+def authenticate(headers, store: TaskStore, nonce_max_age: int, now: float | None = None) -> Project:
+    """The project the request belongs to; AuthenticationError saying what is wrong otherwise."""
+    api_key = (headers.get("x-api-key") or "").strip()
+    if not api_key:
+        raise AuthenticationError("Missing x-api-key header.")
+    project = store.project_by_key(api_key)
+    if project is None:
+        raise AuthenticationError("Unknown API key (x-api-key).")
+    if not project.require_signature:
+        return project
+    nonce = (headers.get("x-nonce") or "").strip()
+    signature = (headers.get("x-signature") or "").strip()
+    if not nonce or not signature:
+        raise AuthenticationError(
+            "This project requires signed requests: send x-nonce and x-signature "
+            "(hex HMAC-SHA256 of api secret + nonce, keyed with the api key)."
+        )
+    _check_nonce(nonce, nonce_max_age, time.time() if now is None else now)
+    match = _HEX_DIGEST.search(signature)
+    given = match.group(1).lower() if match else ""
+    if not hmac.compare_digest(
+        given.encode(), expected_signature(project.api_key, project.api_secret, nonce).encode()
+    ):
+        raise AuthenticationError("Invalid x-signature for this x-api-key and x-nonce.")
+    return project
+
+
+def _check_nonce(nonce: str, max_age: int, now: float) -> None:
+    """Any integer is a valid nonce; one that looks like a unix time (s or ms) must be recent."""
+    if not nonce.isdigit() or len(nonce) > 20:
+        raise AuthenticationError("x-nonce must be an integer (unix time in seconds or milliseconds).")
+    if not max_age:
+        return
+    value = int(nonce)
+    if 10**9 <= value < 10**11:
+        stamp = float(value)
+    elif 10**12 <= value < 10**14:
+        stamp = value / 1000
+    else:
+        return  # a random integer, as the seeds allow
+    if abs(now - stamp) > max_age:
+        raise AuthenticationError(
+            f"x-nonce {nonce} is a unix time more than {max_age} seconds away from the server's clock; "
+            "use a fresh nonce (e.g. $(date +%s))."
+        )

@@ -1,0 +1,1 @@
+"""One router per resource: run, task, tool, file, health."""

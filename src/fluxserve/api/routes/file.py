@@ -1,0 +1,62 @@
+"""File downloads (no signature: the random access key in the path is the secret) and uploads."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse
+
+from fluxserve.api.deps import authenticated, body, services
+from fluxserve.api.uploads import store_upload, upload_url
+from fluxserve.errors import FieldError, ValidationError
+from fluxserve.wire import ok_body
+
+router = APIRouter()
+
+
+@router.get("/v1/File/{accesskey}/{name}")
+async def download(accesskey: str, name: str, request: Request):
+    svc = services(request)
+    output = await run_in_threadpool(svc.store.output_by_accesskey, accesskey)
+    if output is not None and output.name == name:
+        key, content_type = output.storage_key, output.contenttype
+    else:
+        upload = await run_in_threadpool(svc.store.upload_by_accesskey, accesskey)
+        if upload is None or upload.name != name:
+            return JSONResponse({"result": False, "errors": [{"code": 1, "message": "File not found."}]}, 404)
+        key, content_type = upload.storage_key, upload.contenttype
+    path = svc.storage.path(key)
+    if not path.is_file():
+        return JSONResponse(
+            {"result": False, "errors": [{"code": 1, "message": "File is no longer stored."}]}, 404
+        )
+    return FileResponse(
+        path, media_type=content_type, headers={"Cache-Control": "private, max-age=31536000, immutable"}
+    )
+
+
+@router.post("/v1/File/Upload")
+async def upload(request: Request) -> JSONResponse:
+    """Store files for later use: a Run may name them (e.g. "inputImageUrl": "room.jpg")."""
+    project = await authenticated(request)
+    parsed = await body(request)
+    if not parsed.files:
+        raise ValidationError(
+            [FieldError("file", "send one or more files as multipart/form-data file parts")]
+        )
+    svc = services(request)
+    items = []
+    for part in parsed.files.values():
+        record = await run_in_threadpool(store_upload, svc, project.id, part)
+        items.append(
+            {
+                "id": str(record.id),
+                "name": record.name,
+                "contenttype": record.contenttype,
+                "size": str(record.size),
+                "accesskey": record.accesskey,
+                "url": upload_url(svc, record),
+            }
+        )
+    return JSONResponse(ok_body(list=items))

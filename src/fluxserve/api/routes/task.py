@@ -1,0 +1,84 @@
+"""Task/Detail, Task/List, Task/Cancel (queued) and Task/Kill (running)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from fluxserve.api.deps import authenticated, body, services, text_field
+from fluxserve.catalog.coerce import _as_int, _Invalid
+from fluxserve.errors import FieldError, NotFoundError, ValidationError
+from fluxserve.tasks.records import Project, TaskRecord
+from fluxserve.wire import ok_body
+
+router = APIRouter()
+
+
+async def _find_task(request: Request, project: Project) -> TaskRecord:
+    fields = (await body(request)).fields
+    taskid = text_field(fields, "taskid", "id")
+    token = text_field(fields, "tasktoken", "socketaccesstoken")
+    task_uuid = text_field(fields, "uuid")
+    if not (taskid or token or task_uuid):
+        raise NotFoundError("Give the task as 'taskid', 'tasktoken', 'socketaccesstoken' or 'uuid'.")
+    store = services(request).store
+    return await run_in_threadpool(store.find, project.id, taskid=taskid, token=token, task_uuid=task_uuid)
+
+
+@router.post("/v1/Task/Detail")
+async def task_detail(request: Request) -> JSONResponse:
+    project = await authenticated(request)
+    task = await _find_task(request, project)
+    return JSONResponse(ok_body(total="1", tasklist=[services(request).task_json(task)]))
+
+
+@router.post("/v1/Task/List")
+async def task_list(request: Request) -> JSONResponse:
+    project = await authenticated(request)
+    fields = (await body(request)).fields
+    start = _bounded_int(fields, "start", 0, 0, 10**9)
+    limit = _bounded_int(fields, "limit", 20, 1, 1000)
+    svc = services(request)
+    total, tasks = await run_in_threadpool(svc.store.list, project.id, start, limit)
+    return JSONResponse(ok_body(total=str(total), tasklist=[svc.task_json(task) for task in tasks]))
+
+
+@router.post("/v1/Task/Cancel")
+async def task_cancel(request: Request) -> JSONResponse:
+    project = await authenticated(request)
+    task = await _find_task(request, project)
+    svc = services(request)
+    cancelled = await run_in_threadpool(svc.store.cancel_queued, task)
+    return JSONResponse(ok_body(tasklist=[svc.task_json(cancelled)]))
+
+
+@router.post("/v1/Task/Kill")
+async def task_kill(request: Request) -> JSONResponse:
+    """Set the kill flag and wait (up to kill_wait_seconds) for the worker to stop the task."""
+    project = await authenticated(request)
+    task = await _find_task(request, project)
+    svc = services(request)
+    current = await run_in_threadpool(svc.store.request_kill, task)
+    deadline = time.monotonic() + svc.kill_wait_seconds
+    while not current.status.is_terminal() and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+        current = await run_in_threadpool(svc.store.get, task.id)
+    return JSONResponse(ok_body(tasklist=[svc.task_json(current)]))
+
+
+def _bounded_int(fields: dict, name: str, default: int, low: int, high: int) -> int:
+    raw = fields.get(name)
+    if raw is None or str(raw).strip() == "":
+        return default
+    try:
+        value = _as_int(raw)
+    except _Invalid as exc:
+        raise ValidationError([FieldError(name, str(exc))]) from None
+    if not low <= value <= high:
+        raise ValidationError([FieldError(name, f"must be between {low} and {high}, got {value}")])
+    return value

@@ -1,0 +1,42 @@
+"""What the API needs, built by the entry point and handed to create_app (no globals)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from fluxserve.catalog import Catalog
+from fluxserve.catalog.model import ToolSpec
+from fluxserve.storage.local import LocalStorage
+from fluxserve.tasks.events import EventBus
+from fluxserve.tasks.records import TaskRecord
+from fluxserve.tasks.store import TaskStore
+from fluxserve.wire import task_to_wire
+
+
+def _always_available(_engine: str) -> str | None:
+    return None
+
+
+@dataclass
+class ApiServices:
+    store: TaskStore
+    catalog: Catalog
+    storage: LocalStorage
+    events: EventBus
+    public_url: str
+    availability: Callable[[str], str | None] = _always_available  # engine name -> reason it can't run
+    on_task_queued: Callable[[], None] = lambda: None  # wakes an in-process worker
+    nonce_max_age_seconds: int = 3600
+    max_upload_bytes: int = 50 * 2**20
+    kill_wait_seconds: float = 10.0
+    extra_validators: dict[str, Callable] = field(default_factory=dict)  # engine name -> validator
+
+    def tool_of(self, task: TaskRecord) -> ToolSpec | None:
+        try:
+            return self.catalog.get(task.tool)
+        except Exception:
+            return None
+
+    def task_json(self, task: TaskRecord) -> dict:
+        return task_to_wire(task, self.public_url, self.tool_of(task))

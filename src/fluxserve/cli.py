@@ -1,0 +1,108 @@
+"""The ``fluxserve`` command: serve | worker | make-tiny, plus the client commands (tools, run, task…)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    help="fluxserve: a self-hosted, Wiro-compatible task API for FLUX image models.", no_args_is_help=True
+)
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+
+
+@app.command()
+def serve() -> None:
+    """Start the HTTP API with in-process workers (settings from FLUXSERVE_* environment variables)."""
+    import uvicorn
+
+    from fluxserve.config import Settings
+    from fluxserve.runtime import build_runtime
+
+    settings = Settings()
+    _configure_logging(settings.log_level)
+    runtime = build_runtime(settings)
+    _announce(runtime)
+    runtime.start_background(with_worker=True)
+    try:
+        uvicorn.run(
+            runtime.app(), host=settings.host, port=settings.port, log_level=settings.log_level.lower()
+        )
+    finally:
+        runtime.stop_background()
+
+
+@app.command()
+def worker() -> None:
+    """Run only workers against the shared database (no HTTP API)."""
+    import signal
+    import threading
+
+    from fluxserve.config import Settings
+    from fluxserve.runtime import build_runtime
+
+    settings = Settings()
+    _configure_logging(settings.log_level)
+    runtime = build_runtime(settings)
+    runtime.start_background(with_worker=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    runtime.stop_background()
+
+
+@app.command("make-tiny")
+def make_tiny(
+    folder: Annotated[Path, typer.Argument(help="Where to write the tiny offline weights.")],
+) -> None:
+    """Build the tiny randomly-initialised FLUX weights used by tests and offline demos."""
+    from fluxserve.engines.tiny import build_tiny_weights
+
+    _configure_logging("INFO")
+    path = build_tiny_weights(folder)
+    typer.echo(f"tiny weights written to {path}")
+
+
+def _announce(runtime) -> None:
+    settings = runtime.settings
+    credentials = runtime.credentials
+    where = settings.data_dir / "credentials.json"
+    lines = [
+        f"fluxserve listening on http://{settings.host}:{settings.port}",
+        f"public URL: {settings.resolved_public_url}",
+        f"weights: {settings.weights}   data dir: {settings.data_dir.resolve()}",
+        f"api key:    {credentials.api_key}",
+        f"api secret: {credentials.api_secret}"
+        + (f"   (generated, stored in {where})" if credentials.generated else ""),
+    ]
+    for line in lines:
+        typer.echo(line, err=True)
+
+
+def _register_client_commands() -> None:
+    try:
+        from fluxserve.client.cli import register
+    except ImportError:
+        return
+    register(app)
+
+
+_register_client_commands()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Task lifecycle: statuses and their transitions, and the store on SQLAlchemy Core."""

@@ -1,0 +1,1 @@
+"""Alembic migrations for the task store, run programmatically by TaskStore.migrate()."""

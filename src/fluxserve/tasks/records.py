@@ -1,0 +1,86 @@
+"""Plain dataclasses the store hands out; nothing outside tasks/ sees a SQL row."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from fluxserve.tasks.status import TaskStatus
+
+
+@dataclass(frozen=True)
+class Project:
+    id: int
+    name: str
+    api_key: str
+    api_secret: str
+    require_signature: bool
+
+
+@dataclass(frozen=True)
+class OutputRecord:
+    id: str
+    task_id: int
+    position: int
+    name: str
+    contenttype: str
+    size: int
+    parentid: str
+    accesskey: str
+    storage_key: str
+    addedtime: float
+    modifiedtime: float
+
+
+@dataclass(frozen=True)
+class UploadRecord:
+    """A file a client uploaded (with a Run request or through File/Upload)."""
+
+    id: int
+    project_id: int
+    name: str
+    contenttype: str
+    size: int
+    accesskey: str
+    storage_key: str
+    addedtime: float
+
+
+@dataclass(frozen=True)
+class NewOutput:
+    """An output the worker has stored and wants attached to its task."""
+
+    name: str
+    contenttype: str
+    size: int
+    storage_key: str
+    accesskey: str
+
+
+@dataclass
+class TaskRecord:
+    id: int
+    uuid: str
+    token: str
+    project_id: int
+    tool: str
+    inputs: dict[str, Any]
+    parameters: dict[str, Any]
+    files: dict[str, str]
+    status: TaskStatus
+    debugoutput: str
+    debugerror: str
+    pexit: str
+    callbackurl: str
+    times: dict[str, float]
+    attempts: int
+    kill_requested: bool
+    worker_id: str
+    lease_expires_at: float
+    callback_state: str
+    callback_attempts: int
+    outputs: list[OutputRecord] = field(default_factory=list)
+
+    @property
+    def taskid(self) -> str:
+        return str(self.id)

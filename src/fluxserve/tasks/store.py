@@ -1,0 +1,563 @@
+"""TaskStore: every read and state change of tasks, on SQLAlchemy Core.
+
+Runs on SQLite (the embedded default, in WAL mode) and PostgreSQL with the same statements. Each
+state change is one conditional UPDATE (``WHERE status = … AND worker_id = …``) so two workers, a
+sweeper and the API can never both win a race: the claim picks the oldest queued row with
+``FOR UPDATE SKIP LOCKED`` (ignored by SQLite, where the single-statement UPDATE is atomic).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+import uuid
+from collections.abc import Iterable
+from importlib import resources
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config as AlembicConfig
+
+from fluxserve.errors import ConflictError, NotFoundError
+from fluxserve.tasks import schema
+from fluxserve.tasks.records import NewOutput, OutputRecord, Project, TaskRecord, UploadRecord
+from fluxserve.tasks.status import RUNNING_STATUSES, TIME_FIELD, TaskStatus
+
+log = logging.getLogger(__name__)
+
+TOKEN_ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+
+def random_token(length: int = 30) -> str:
+    """Wiro-style opaque token (e.g. socketaccesstoken, accesskey)."""
+    return "".join(secrets.choice(TOKEN_ALPHABET) for _ in range(length))
+
+
+def create_db_engine(url: str) -> sa.Engine:
+    """An Engine with the connection settings fluxserve needs (SQLite: WAL, busy timeout, FKs)."""
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @sa.event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+class TaskStore:
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str) -> TaskStore:
+        store = cls(create_db_engine(url))
+        store.migrate()
+        return store
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest Alembic revision."""
+        config = AlembicConfig()
+        config.set_main_option("script_location", str(resources.files("fluxserve.tasks") / "migrations"))
+        with self.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    # --- projects -------------------------------------------------------------------------
+
+    def ensure_project(
+        self, api_key: str, api_secret: str, require_signature: bool, name: str = "default"
+    ) -> Project:
+        """Create the project with this key, or update its secret/mode to match the settings."""
+        t = schema.projects
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(t).where(t.c.api_key == api_key)).mappings().first()
+            values = {"api_secret": api_secret, "require_signature": require_signature}
+            if row is None:
+                conn.execute(
+                    sa.insert(t).values(name=name, api_key=api_key, createtime=time.time(), **values)
+                )
+            else:
+                conn.execute(sa.update(t).where(t.c.id == row["id"]).values(**values))
+        project = self.project_by_key(api_key)
+        assert project is not None
+        return project
+
+    def project_by_key(self, api_key: str) -> Project | None:
+        t = schema.projects
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(t).where(t.c.api_key == api_key)).mappings().first()
+        if row is None:
+            return None
+        return Project(
+            row["id"], row["name"], row["api_key"], row["api_secret"], bool(row["require_signature"])
+        )
+
+    # --- creating and reading tasks -------------------------------------------------------
+
+    def create_task(
+        self,
+        project_id: int,
+        tool: str,
+        inputs: dict[str, Any],
+        parameters: dict[str, Any],
+        files: dict[str, str] | None = None,
+        callbackurl: str = "",
+        debugoutput: str = "",
+    ) -> TaskRecord:
+        t = schema.tasks
+        values = {
+            "uuid": str(uuid.uuid4()),
+            "token": random_token(),
+            "project_id": project_id,
+            "tool": tool,
+            "inputs": inputs,
+            "parameters": parameters,
+            "files": files or {},
+            "status": TaskStatus.QUEUE.value,
+            "callbackurl": callbackurl,
+            "debugoutput": debugoutput,
+            "createtime": time.time(),
+        }
+        with self.engine.begin() as conn:
+            task_id = conn.execute(sa.insert(t).values(**values).returning(t.c.id)).scalar_one()
+        return self.get(task_id)
+
+    def get(self, task_id: int) -> TaskRecord:
+        task = self._fetch(schema.tasks.c.id == task_id)
+        if task is None:
+            raise NotFoundError(f"Task {task_id} does not exist")
+        return task
+
+    def find(
+        self,
+        project_id: int,
+        *,
+        taskid: str | None = None,
+        token: str | None = None,
+        task_uuid: str | None = None,
+    ) -> TaskRecord:
+        """A project's task by id, socket access token or uuid; NotFoundError when none matches."""
+        t = schema.tasks
+        if taskid:
+            if not str(taskid).strip().isdigit():
+                raise NotFoundError(f"Task '{taskid}' does not exist")
+            condition = t.c.id == int(str(taskid).strip())
+        elif token:
+            condition = t.c.token == token
+        elif task_uuid:
+            condition = t.c.uuid == task_uuid
+        else:
+            raise NotFoundError("No task identifier given")
+        task = self._fetch(sa.and_(condition, t.c.project_id == project_id))
+        if task is None:
+            raise NotFoundError(f"Task '{taskid or token or task_uuid}' does not exist")
+        return task
+
+    def list(self, project_id: int, start: int = 0, limit: int = 20) -> tuple[int, list[TaskRecord]]:
+        """Newest first."""
+        t = schema.tasks
+        with self.engine.connect() as conn:
+            total = conn.execute(sa.select(sa.func.count()).where(t.c.project_id == project_id)).scalar_one()
+            rows = conn.execute(
+                sa.select(t)
+                .where(t.c.project_id == project_id)
+                .order_by(t.c.id.desc())
+                .offset(start)
+                .limit(limit)
+            ).mappings()
+            tasks = [self._record(row) for row in rows]
+            self._attach_outputs(conn, tasks)
+        return total, tasks
+
+    def output_by_accesskey(self, accesskey: str) -> OutputRecord | None:
+        o = schema.outputs
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(o).where(o.c.accesskey == accesskey)).mappings().first()
+        return OutputRecord(**row) if row else None
+
+    def _fetch(self, condition: Any) -> TaskRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(schema.tasks).where(condition)).mappings().first()
+            if row is None:
+                return None
+            task = self._record(row)
+            self._attach_outputs(conn, [task])
+        return task
+
+    @staticmethod
+    def _record(row: Any) -> TaskRecord:
+        return TaskRecord(
+            id=row["id"],
+            uuid=row["uuid"],
+            token=row["token"],
+            project_id=row["project_id"],
+            tool=row["tool"],
+            inputs=row["inputs"],
+            parameters=row["parameters"],
+            files=row["files"],
+            status=TaskStatus(row["status"]),
+            debugoutput=row["debugoutput"],
+            debugerror=row["debugerror"],
+            pexit=row["pexit"],
+            callbackurl=row["callbackurl"],
+            times={name: row[name] for name in _TIME_COLUMNS},
+            attempts=row["attempts"],
+            kill_requested=bool(row["kill_requested"]),
+            worker_id=row["worker_id"],
+            lease_expires_at=row["lease_expires_at"],
+            callback_state=row["callback_state"],
+            callback_attempts=row["callback_attempts"],
+        )
+
+    @staticmethod
+    def _attach_outputs(conn: sa.Connection, tasks: list[TaskRecord]) -> None:
+        if not tasks:
+            return
+        o = schema.outputs
+        by_id = {task.id: task for task in tasks}
+        rows = conn.execute(sa.select(o).where(o.c.task_id.in_(by_id)).order_by(o.c.task_id, o.c.position))
+        for row in rows.mappings():
+            by_id[row["task_id"]].outputs.append(OutputRecord(**row))
+
+    # --- uploaded files -------------------------------------------------------------------
+
+    def add_upload(
+        self, project_id: int, name: str, contenttype: str, size: int, accesskey: str, storage_key: str
+    ) -> UploadRecord:
+        u = schema.uploads
+        values = {
+            "project_id": project_id,
+            "name": name,
+            "contenttype": contenttype,
+            "size": size,
+            "accesskey": accesskey,
+            "storage_key": storage_key,
+            "addedtime": time.time(),
+        }
+        with self.engine.begin() as conn:
+            upload_id = conn.execute(sa.insert(u).values(**values).returning(u.c.id)).scalar_one()
+        return UploadRecord(id=upload_id, **values)
+
+    def upload_by_name(self, project_id: int, name: str) -> UploadRecord | None:
+        """The project's newest upload with this file name."""
+        u = schema.uploads
+        with self.engine.connect() as conn:
+            row = (
+                conn.execute(
+                    sa.select(u)
+                    .where(u.c.project_id == project_id, u.c.name == name)
+                    .order_by(u.c.id.desc())
+                    .limit(1)
+                )
+                .mappings()
+                .first()
+            )
+        return UploadRecord(**row) if row else None
+
+    def upload_by_accesskey(self, accesskey: str) -> UploadRecord | None:
+        u = schema.uploads
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(u).where(u.c.accesskey == accesskey)).mappings().first()
+        return UploadRecord(**row) if row else None
+
+    # --- client actions -------------------------------------------------------------------
+
+    def cancel_queued(self, task: TaskRecord) -> TaskRecord:
+        """Cancel a task that no worker has claimed yet; ConflictError if it already started or ended."""
+        t = schema.tasks
+        now = time.time()
+        with self.engine.begin() as conn:
+            changed = conn.execute(
+                sa.update(t)
+                .where(t.c.id == task.id, t.c.status == TaskStatus.QUEUE.value)
+                .values(
+                    status=TaskStatus.CANCEL.value,
+                    canceltime=now,
+                    debugoutput="Cancelled while queued.",
+                    callback_state=_callback_state_for(task.callbackurl),
+                    callback_next_at=now,
+                )
+            ).rowcount
+        if not changed:
+            current = self.get(task.id)
+            raise ConflictError(_cannot(current, "cancelled", "Use Task/Kill to stop a running task."))
+        return self.get(task.id)
+
+    def request_kill(self, task: TaskRecord) -> TaskRecord:
+        """Kill: a queued task is cancelled at once; a running one gets its kill flag set."""
+        if task.status is TaskStatus.QUEUE:
+            try:
+                return self.cancel_queued(task)
+            except ConflictError:
+                task = self.get(task.id)  # claimed in the meantime: fall through to the flag
+        t = schema.tasks
+        with self.engine.begin() as conn:
+            changed = conn.execute(
+                sa.update(t)
+                .where(t.c.id == task.id, t.c.status.in_([s.value for s in RUNNING_STATUSES]))
+                .values(kill_requested=True)
+            ).rowcount
+        if not changed:
+            current = self.get(task.id)
+            if current.status is TaskStatus.QUEUE:
+                return self.request_kill(current)
+            raise ConflictError(_cannot(current, "killed", ""))
+        return self.get(task.id)
+
+    # --- worker side ----------------------------------------------------------------------
+
+    def claim(
+        self, worker_id: str, lease_seconds: float, tools: Iterable[str] | None = None
+    ) -> TaskRecord | None:
+        """Take the oldest queued task (of ``tools``, if given): status task_accept, lease, attempts+1."""
+        t = schema.tasks
+        now = time.time()
+        candidate = sa.select(t.c.id).where(t.c.status == TaskStatus.QUEUE.value)
+        if tools is not None:
+            candidate = candidate.where(t.c.tool.in_(list(tools)))
+        candidate = candidate.order_by(t.c.id).limit(1).with_for_update(skip_locked=True).scalar_subquery()
+        with self.engine.begin() as conn:
+            task_id = conn.execute(
+                sa.update(t)
+                .where(t.c.id == candidate, t.c.status == TaskStatus.QUEUE.value)
+                .values(
+                    status=TaskStatus.ACCEPT.value,
+                    accepttime=now,
+                    worker_id=worker_id,
+                    lease_expires_at=now + lease_seconds,
+                    attempts=t.c.attempts + 1,
+                    kill_requested=False,
+                )
+                .returning(t.c.id)
+            ).scalar_one_or_none()
+        return None if task_id is None else self.get(task_id)
+
+    def advance(
+        self, task_id: int, worker_id: str, status: TaskStatus, debugoutput: str | None = None
+    ) -> bool:
+        """Move a task this worker owns to ``status`` and stamp its time; False if it is no longer ours."""
+        now = time.time()
+        values: dict[str, Any] = {"status": status.value, TIME_FIELD[status]: now}
+        if status is TaskStatus.OUTPUT:
+            values["postprocessstarttime"] = now
+        if debugoutput is not None:
+            values["debugoutput"] = debugoutput
+        with self.engine.begin() as conn:
+            return bool(conn.execute(self._owned(task_id, worker_id).values(**values)).rowcount)
+
+    def renew_lease(self, task_id: int, worker_id: str, lease_seconds: float) -> bool:
+        with self.engine.begin() as conn:
+            statement = self._owned(task_id, worker_id).values(lease_expires_at=time.time() + lease_seconds)
+            return bool(conn.execute(statement).rowcount)
+
+    def kill_requested(self, task_id: int) -> bool:
+        t = schema.tasks
+        with self.engine.connect() as conn:
+            return bool(conn.execute(sa.select(t.c.kill_requested).where(t.c.id == task_id)).scalar())
+
+    def set_debugoutput(self, task_id: int, worker_id: str, debugoutput: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(self._owned(task_id, worker_id).values(debugoutput=debugoutput))
+
+    def finish(
+        self,
+        task_id: int,
+        worker_id: str,
+        *,
+        status: TaskStatus,
+        pexit: str = "0",
+        debugoutput: str | None = None,
+        debugerror: str = "",
+        outputs: list[NewOutput] = (),  # type: ignore[assignment]
+    ) -> bool:
+        """End a task this worker owns (success, failure or kill) and attach its outputs, atomically."""
+        t, o = schema.tasks, schema.outputs
+        now = time.time()
+        with self.engine.begin() as conn:
+            current = conn.execute(sa.select(t).where(t.c.id == task_id)).mappings().first()
+            if current is None or current["worker_id"] != worker_id or current["status"] not in _RUNNING:
+                return False
+            values = _terminal_times(current, status, now)
+            values.update(
+                status=status.value,
+                pexit=pexit,
+                debugerror=debugerror,
+                lease_expires_at=0,
+                callback_state=_callback_state_for(current["callbackurl"]),
+                callback_next_at=now,
+            )
+            if debugoutput is not None:
+                values["debugoutput"] = debugoutput
+            changed = conn.execute(self._owned(task_id, worker_id).values(**values)).rowcount
+            if not changed:
+                return False
+            parentid = uuid.uuid4().hex
+            for position, item in enumerate(outputs):
+                conn.execute(
+                    sa.insert(o).values(
+                        id=uuid.uuid4().hex,
+                        task_id=task_id,
+                        position=position,
+                        name=item.name,
+                        contenttype=item.contenttype,
+                        size=item.size,
+                        parentid=parentid,
+                        accesskey=item.accesskey,
+                        storage_key=item.storage_key,
+                        addedtime=now,
+                        modifiedtime=now,
+                    )
+                )
+        return True
+
+    @staticmethod
+    def _owned(task_id: int, worker_id: str) -> sa.Update:
+        t = schema.tasks
+        return sa.update(t).where(t.c.id == task_id, t.c.worker_id == worker_id, t.c.status.in_(_RUNNING))
+
+    # --- recovery -------------------------------------------------------------------------
+
+    def recover_expired(self, max_attempts: int, now: float | None = None) -> tuple[list[int], list[int]]:
+        """Put running tasks whose lease lapsed back in the queue, or fail them after max_attempts.
+
+        Returns (requeued ids, failed ids). A task killed by its user before the crash ends as
+        task_cancel instead of running again.
+        """
+        t = schema.tasks
+        now = time.time() if now is None else now
+        requeued: list[int] = []
+        failed: list[int] = []
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                sa.select(t)
+                .where(t.c.status.in_(_RUNNING), t.c.lease_expires_at < now)
+                .with_for_update(skip_locked=True)
+            ).mappings()
+            for row in list(rows):
+                values, ended = _recovery_values(row, max_attempts, now)
+                guard = sa.update(t).where(
+                    t.c.id == row["id"], t.c.worker_id == row["worker_id"], t.c.status == row["status"]
+                )
+                if conn.execute(guard.values(**values)).rowcount:
+                    (failed if ended else requeued).append(row["id"])
+        for task_id in requeued:
+            log.warning("task %s re-queued: its worker's lease expired", task_id)
+        for task_id in failed:
+            log.warning("task %s ended: its worker's lease expired", task_id)
+        return requeued, failed
+
+    def expire_leases_of(self, worker_prefix: str) -> int:
+        """Expire the leases of workers whose id starts with ``worker_prefix`` (a dead process's)."""
+        t = schema.tasks
+        with self.engine.begin() as conn:
+            return conn.execute(
+                sa.update(t)
+                .where(t.c.status.in_(_RUNNING), t.c.worker_id.startswith(worker_prefix, autoescape=True))
+                .values(lease_expires_at=0)
+            ).rowcount
+
+    def running_worker_ids(self) -> list[str]:
+        t = schema.tasks
+        with self.engine.connect() as conn:
+            return list(
+                conn.execute(sa.select(t.c.worker_id).where(t.c.status.in_(_RUNNING)).distinct()).scalars()
+            )
+
+    # --- callbacks ------------------------------------------------------------------------
+
+    def due_callbacks(self, now: float, limit: int = 20) -> list[TaskRecord]:
+        t = schema.tasks
+        with self.engine.connect() as conn:
+            ids = conn.execute(
+                sa.select(t.c.id)
+                .where(t.c.callback_state == "pending", t.c.callback_next_at <= now)
+                .order_by(t.c.callback_next_at)
+                .limit(limit)
+            ).scalars()
+            ids = list(ids)
+        return [self.get(task_id) for task_id in ids]
+
+    def record_callback_attempt(self, task_id: int, *, delivered: bool, next_at: float | None) -> None:
+        """After one delivery try: delivered, retry at ``next_at``, or give up (next_at None)."""
+        t = schema.tasks
+        state = "delivered" if delivered else ("pending" if next_at is not None else "failed")
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(t)
+                .where(t.c.id == task_id)
+                .values(
+                    callback_state=state,
+                    callback_attempts=t.c.callback_attempts + 1,
+                    callback_next_at=next_at or 0,
+                )
+            )
+
+
+_RUNNING = [s.value for s in RUNNING_STATUSES]
+_TIME_COLUMNS = tuple(dict.fromkeys([*TIME_FIELD.values(), "postprocessstarttime"]))
+
+
+def _callback_state_for(url: str) -> str:
+    return "pending" if url.startswith(("http://", "https://")) else "none"
+
+
+def _terminal_times(row: Any, status: TaskStatus, now: float) -> dict[str, float]:
+    """Times to stamp when a task ends: the terminal field, plus end/postprocess times not reached."""
+    values = {TIME_FIELD[status]: now}
+    if status is TaskStatus.POSTPROCESS_END:
+        for name in ("endtime", "postprocessstarttime"):
+            if not row[name]:
+                values[name] = now
+    elif not row["endtime"] and row["starttime"]:
+        values["endtime"] = now
+    return values
+
+
+def _recovery_values(row: Any, max_attempts: int, now: float) -> tuple[dict[str, Any], bool]:
+    """What a running task whose worker vanished becomes: (column values, whether it ended).
+
+    Killed before the crash: task_cancel. Out of attempts: a failure that says why. Else: queued
+    again with its progress times cleared (createtime and attempts are kept).
+    """
+    ended_callback = {"callback_state": _callback_state_for(row["callbackurl"]), "callback_next_at": now}
+    if row["kill_requested"]:
+        values = _terminal_times(row, TaskStatus.CANCEL, now)
+        values.update(
+            status=TaskStatus.CANCEL.value, debugoutput="Killed; its worker had stopped.", **ended_callback
+        )
+        return values, True
+    if row["attempts"] >= max_attempts:
+        values = _terminal_times(row, TaskStatus.POSTPROCESS_END, now)
+        values.update(
+            status=TaskStatus.POSTPROCESS_END.value,
+            pexit="1",
+            debugerror=(
+                f"The worker running this task stopped unexpectedly {row['attempts']} times "
+                "(crash, out of memory or restart), so fluxserve gave up on it. "
+                "Try smaller width/height or fewer samples, or check the worker's log."
+            ),
+            **ended_callback,
+        )
+        return values, True
+    values: dict[str, Any] = {name: 0 for name in _TIME_COLUMNS if name != "createtime"}
+    values.update(
+        status=TaskStatus.QUEUE.value,
+        worker_id="",
+        lease_expires_at=0,
+        debugoutput=f"Re-queued after its worker stopped (attempt {row['attempts']} of {max_attempts}).",
+    )
+    return values, False
+
+
+def _cannot(task: TaskRecord, action: str, hint: str) -> str:
+    state = "has already ended" if task.status.is_terminal() else "is already running"
+    return f"Task {task.id} cannot be {action}: it {state} (status {task.status.value}). {hint}".strip()

@@ -1,0 +1,203 @@
+"""The worker loop: claim a task, walk it through its statuses, run its engine, store its outputs."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from fluxserve.catalog import Catalog
+from fluxserve.engines.base import EngineJob, GeneratedImage
+from fluxserve.engines.registry import EngineRegistry
+from fluxserve.errors import ClientError, TaskFailure, TaskKilled
+from fluxserve.storage.local import LocalStorage
+from fluxserve.tasks.events import EventBus, TaskEvent
+from fluxserve.tasks.records import NewOutput, TaskRecord
+from fluxserve.tasks.status import TaskStatus
+from fluxserve.tasks.store import TaskStore, random_token
+from fluxserve.wire import file_url
+from fluxserve.worker.lease import LeaseKeeper, new_worker_id
+from fluxserve.worker.progress import StepProgress, progress_text
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    threads: int = 1
+    lease_seconds: float = 30.0
+    poll_interval: float = 0.5
+    work_dir: Path = Path("./data/work")
+    public_url: str = "http://127.0.0.1:8000"  # base of the output URLs in task_postprocess_end events
+
+
+class _Lost(Exception):
+    """This worker no longer owns the task (its lease lapsed and someone else took it)."""
+
+
+class Worker:
+    """Runs tasks from the store on ``options.threads`` threads; engines are shared between them."""
+
+    def __init__(
+        self,
+        store: TaskStore,
+        catalog: Catalog,
+        engines: EngineRegistry,
+        storage: LocalStorage,
+        events: EventBus,
+        options: WorkerOptions,
+    ) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.engines = engines
+        self.storage = storage
+        self.events = events
+        self.options = options
+        self.worker_id = new_worker_id()
+        self._leases = LeaseKeeper(store, self.worker_id, options.lease_seconds)
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._leases.start()
+        for index in range(self.options.threads):
+            thread = threading.Thread(target=self._loop, name=f"fluxserve-worker-{index}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        log.info("worker %s started with %d thread(s)", self.worker_id, self.options.threads)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        for thread in self._threads:
+            thread.join(timeout)
+        self._leases.stop()
+
+    def wake(self) -> None:
+        """A task was queued: skip the rest of the idle wait."""
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                worked = self.run_once()
+            except Exception:  # the store itself failed; back off and keep the worker alive
+                log.exception("worker loop error")
+                worked = False
+            if not worked:
+                self._wake.wait(self.options.poll_interval)
+                self._wake.clear()
+
+    def run_once(self) -> bool:
+        """Claim and run one task; False when the queue was empty."""
+        task = self.store.claim(self.worker_id, self.options.lease_seconds, tools=self._tools())
+        if task is None:
+            return False
+        self._leases.hold(task.id)
+        try:
+            self._process(task)
+        finally:
+            self._leases.release(task.id)
+        return True
+
+    def _tools(self) -> list[str]:
+        return [tool.tool for tool in self.catalog]
+
+    # --- one task -------------------------------------------------------------------------
+
+    def _process(self, task: TaskRecord) -> None:
+        log.info("task %s (%s) claimed, attempt %d", task.id, task.tool, task.attempts)
+        self._publish(task, TaskStatus.ACCEPT)
+        workdir = self.options.work_dir / task.uuid
+        progress = StepProgress(
+            is_killed=lambda: self.store.kill_requested(task.id),
+            report=lambda message: self._report_progress(task, message),
+        )
+        try:
+            self._advance(task, TaskStatus.ASSIGN)
+            self._advance(task, TaskStatus.PREPROCESS_START)
+            spec = self.catalog.get(task.tool)
+            engine = self.engines.get(spec.engine)
+            job = EngineJob(
+                task_id=task.taskid,
+                tool=task.tool,
+                params=dict(task.inputs),
+                files={name: self.storage.path(key) for name, key in task.files.items()},
+                workdir=workdir,
+            )
+            workdir.mkdir(parents=True, exist_ok=True)
+            engine.preprocess(job)
+            progress.check_killed()
+            self._advance(task, TaskStatus.PREPROCESS_END)
+            self._advance(task, TaskStatus.START)
+            result = engine.generate(job, progress)
+            progress.check_killed()
+            self._advance(task, TaskStatus.OUTPUT)
+            outputs = [self._store_image(task, index, image) for index, image in enumerate(result.images)]
+            self._finish(task, TaskStatus.POSTPROCESS_END, debugoutput=result.debugoutput, outputs=outputs)
+        except TaskKilled as exc:
+            self._finish(task, TaskStatus.CANCEL, debugoutput=f"Killed by request ({exc}).")
+        except _Lost:
+            log.warning("task %s was taken away from this worker; dropping it", task.id)
+        except (TaskFailure, ClientError) as exc:
+            self._fail(task, str(exc))
+        except Exception as exc:
+            log.exception("task %s failed unexpectedly", task.id)
+            self._fail(task, f"Internal error while running the task ({type(exc).__name__}: {exc}).")
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    def _advance(self, task: TaskRecord, status: TaskStatus) -> None:
+        if not self.store.advance(task.id, self.worker_id, status):
+            raise _Lost
+        self._publish(task, status)
+
+    def _fail(self, task: TaskRecord, message: str) -> None:
+        log.info("task %s failed: %s", task.id, message)
+        self.events.publish(TaskEvent(task.taskid, task.token, "task_error", message))
+        self.events.publish(TaskEvent(task.taskid, task.token, "task_error_full", message))
+        self._finish(task, TaskStatus.POSTPROCESS_END, pexit="1", debugerror=message, debugoutput="")
+
+    def _finish(self, task: TaskRecord, status: TaskStatus, **fields) -> None:
+        if not self.store.finish(task.id, self.worker_id, status=status, **fields):
+            log.warning("task %s: could not record its end (no longer owned by this worker)", task.id)
+            return
+        final = self.store.get(task.id)
+        if status is TaskStatus.POSTPROCESS_END:
+            self.events.publish(TaskEvent(task.taskid, task.token, "task_end", ""))
+            self.events.publish(TaskEvent(task.taskid, task.token, "task_postprocess_start", ""))
+        message = [
+            {
+                "name": o.name,
+                "contenttype": o.contenttype,
+                "size": str(o.size),
+                "url": file_url(self.options.public_url, o.accesskey, o.name),
+            }
+            for o in final.outputs
+        ]
+        self.events.publish(TaskEvent(task.taskid, task.token, status.value, message, terminal=True))
+        log.info("task %s ended: %s pexit=%s", task.id, status.value, final.pexit)
+
+    def _publish(self, task: TaskRecord, status: TaskStatus) -> None:
+        self.events.publish(TaskEvent(task.taskid, task.token, status.value, ""))
+
+    def _report_progress(self, task: TaskRecord, message: dict[str, str]) -> None:
+        self.store.set_debugoutput(task.id, self.worker_id, progress_text(message))
+        self.events.publish(TaskEvent(task.taskid, task.token, "task_output", message, droppable=True))
+
+    def _store_image(self, task: TaskRecord, index: int, image: GeneratedImage) -> NewOutput:
+        name = f"{index}.{image.extension}"
+        key = f"outputs/{task.uuid}/{name}"
+        self.storage.put(key, image.data)
+        return NewOutput(
+            name=name,
+            contenttype=image.content_type,
+            size=len(image.data),
+            storage_key=key,
+            accesskey=random_token(),
+        )

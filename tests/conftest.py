@@ -1,0 +1,43 @@
+"""Shared fixtures: the tiny offline FLUX weights (built once per session) and running servers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.service import Service
+
+
+@pytest.fixture(scope="session")
+def tiny_weights_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Tiny random FLUX weights in the standard diffusers layout, loaded like real weights."""
+    from fluxserve.engines.tiny import build_tiny_weights
+
+    return build_tiny_weights(tmp_path_factory.mktemp("tiny-weights"))
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory, tiny_weights_dir: Path) -> Iterator[Service]:
+    """One real server per test module, on the tiny weights, talking over 127.0.0.1."""
+    server = Service(tmp_path_factory.mktemp("service"), weights=str(tiny_weights_dir)).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def make_service(tmp_path: Path, tiny_weights_dir: Path) -> Iterator[Callable[..., Service]]:
+    """Start servers with custom settings (``make_service(FLUXSERVE_X="…")``); all stopped afterwards."""
+    started: list[Service] = []
+
+    def start(data_dir: Path | None = None, **env: str) -> Service:
+        server = Service(
+            data_dir or tmp_path / f"svc{len(started)}", weights=str(tiny_weights_dir), env_overrides=env
+        )
+        started.append(server)
+        return server.start()
+
+    yield start
+    for server in started:
+        server.stop()

@@ -1,0 +1,144 @@
+"""A real fluxserve server in a subprocess on 127.0.0.1, and a signed HTTP helper to talk to it."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+TEST_API_KEY = "test-key-0123456789abcdefghijklmn"
+TEST_API_SECRET = "test-secret-0123456789abcdef"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def signed_headers(api_key: str, api_secret: str, nonce: str | None = None) -> dict[str, str]:
+    nonce = nonce or str(int(time.time()))
+    signature = hmac.new(api_key.encode(), (api_secret + nonce).encode(), hashlib.sha256).hexdigest()
+    return {"x-api-key": api_key, "x-nonce": nonce, "x-signature": signature}
+
+
+@dataclass
+class Service:
+    """One running ``fluxserve serve`` process with its own data dir."""
+
+    data_dir: Path
+    weights: str
+    env_overrides: dict[str, str] = field(default_factory=dict)
+    port: int = field(default_factory=free_port)
+    api_key: str = TEST_API_KEY
+    api_secret: str = TEST_API_SECRET
+    process: subprocess.Popen | None = None
+    log_path: Path | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            {
+                "FLUXSERVE_HOST": "127.0.0.1",
+                "FLUXSERVE_PORT": str(self.port),
+                "FLUXSERVE_DATA_DIR": str(self.data_dir),
+                "FLUXSERVE_WEIGHTS": self.weights,
+                "FLUXSERVE_API_KEY": self.api_key,
+                "FLUXSERVE_API_SECRET": self.api_secret,
+                "FLUXSERVE_ALLOW_PRIVATE_URLS": "true",
+                "FLUXSERVE_LEASE_SECONDS": "3",
+                "FLUXSERVE_POLL_INTERVAL_SECONDS": "0.1",
+                "FLUXSERVE_CALLBACK_DELAYS_SECONDS": "0.3,0.6,1,1,1",
+                "FLUXSERVE_LOG_LEVEL": "INFO",
+                "OMP_NUM_THREADS": "1",
+                "HF_HUB_OFFLINE": "1",
+            }
+        )
+        env.update(self.env_overrides)
+        return env
+
+    def start(self, timeout: float = 60.0) -> Service:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = self.data_dir / f"server-{self.port}-{int(time.time() * 1000)}.log"
+        log_file = open(self.log_path, "wb")  # noqa: SIM115 - the process owns it until it exits
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "fluxserve.cli", "serve"],
+            env=self.env(),
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.log()}")
+            try:
+                if httpx.get(f"{self.base_url}/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"server did not become healthy:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def hard_kill(self) -> None:
+        """SIGKILL, as an out-of-memory killer or a power cut would."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()
+
+    # --- talking to it --------------------------------------------------------------------
+
+    def headers(self) -> dict[str, str]:
+        return signed_headers(self.api_key, self.api_secret)
+
+    def post(self, path: str, json: Any = None, **kwargs: Any) -> httpx.Response:
+        headers = {**self.headers(), **kwargs.pop("headers", {})}
+        return httpx.post(f"{self.base_url}{path}", json=json, headers=headers, timeout=60, **kwargs)
+
+    def run(self, tool: str, **inputs: Any) -> dict[str, Any]:
+        response = self.post(f"/v1/Run/{tool}", json=inputs)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["result"] is True, body
+        return body
+
+    def detail(self, taskid: str) -> dict[str, Any]:
+        body = self.post("/v1/Task/Detail", json={"taskid": taskid}).json()
+        assert body["result"] is True, body
+        return body["tasklist"][0]
+
+    def wait(self, taskid: str, timeout: float = 120.0, until: tuple[str, ...] = ()) -> dict[str, Any]:
+        """Poll Detail until the task is terminal (or reaches one of ``until``)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            task = self.detail(taskid)
+            if task["status"] in ("task_postprocess_end", "task_cancel") or task["status"] in until:
+                return task
+            time.sleep(0.05)
+        raise AssertionError(f"task {taskid} still {task['status']} after {timeout}s\n{self.log()[-3000:]}")
