@@ -26,11 +26,8 @@ ULTRA_ENGINE = "bfl-flux-pro-1.1-ultra"
 FLUX2_PRO_ENGINE = "bfl-flux-2-pro"
 FLUX2_DEV = "black-forest-labs/FLUX.2-dev"
 FLUX1_DEV = "black-forest-labs/FLUX.1-dev"
-FLUX1_REPOS = (
-    "black-forest-labs/FLUX.1-dev",
-    "black-forest-labs/FLUX.1-Krea-dev",
-    "black-forest-labs/FLUX.1-schnell",
-)
+FLUX1_TEXT_REPOS = ("black-forest-labs/FLUX.1-dev", "black-forest-labs/FLUX.1-Krea-dev")
+"""The FLUX.1 text-to-image models of the shared model home (engines/home.py) that ultra may run on."""
 
 
 @dataclass(frozen=True)
@@ -119,9 +116,10 @@ def _local_backend(config: EngineConfig, tool: PartnerTool, repo: str) -> Backen
         return Backend(
             "none", reason=f"{tool.env_var}=local:{repo}: {tool.slug} can only run on a FLUX.2 model."
         )
-    if tool.family == "FLUX.1" and "FLUX.1" not in repo:
+    if tool.family == "FLUX.1" and repo not in FLUX1_TEXT_REPOS:
+        allowed = " or ".join(FLUX1_TEXT_REPOS)
         return Backend(
-            "none", reason=f"{tool.env_var}=local:{repo}: {tool.slug} can only run on a FLUX.1 model."
+            "none", reason=f"{tool.env_var}=local:{repo}: {tool.slug} can run locally on {allowed}."
         )
     missing = local_weights_problem(config, tool, repo)
     return Backend("none", reason=missing) if missing else Backend("local", repo=repo)
@@ -137,6 +135,8 @@ def local_weights_problem(config: EngineConfig, tool: PartnerTool, repo: str) ->
             return f"{tool.env_var}=local:{repo}: tiny test weights exist only for {FLUX2_DEV}."
         return None
     root = Path(choice).expanduser()
+    if tool.family == "FLUX.1" and (root / repo / "transformer").is_dir():
+        return None  # the home reads the shared encoders/VAE from any FLUX.1 folder
     if (root / repo / "model_index.json").is_file() or (tool.family == "FLUX.2" and is_tiny_root(root, repo)):
         return None
     return (
@@ -150,7 +150,7 @@ def is_tiny_root(root: Path, repo: str) -> bool:
     """A folder of tiny test weights (made by ``fluxserve make-tiny``) gets tiny FLUX.2-dev on demand."""
     from fluxserve.engines.tiny import TINY_MARKER
 
-    return repo == FLUX2_DEV and any((root / flux1 / TINY_MARKER).is_file() for flux1 in FLUX1_REPOS)
+    return repo == FLUX2_DEV and any((root / flux1 / TINY_MARKER).is_file() for flux1 in FLUX1_TEXT_REPOS)
 
 
 # --- registry hooks: availability checks and factories -------------------------------------------

@@ -13,12 +13,15 @@ The tokenizer is byte-level BPE without merges (one token per byte, any text enc
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
 import tempfile
 import threading
 from pathlib import Path
+
+from fluxserve.engines.tiny import TINY_MARKER
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +76,8 @@ def ensure_tiny_flux2(weights_root: Path) -> Path:
         scratch = Path(tempfile.mkdtemp(prefix=".tiny-flux2-", dir=target.parent))
         try:
             build_tiny_flux2_pipeline().save_pretrained(scratch)
+            marker = {"fluxserve_tiny_version": 1, "repo": TINY_FLUX2_REPO}
+            (scratch / TINY_MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
             try:
                 os.replace(scratch, target)
             except OSError:
