@@ -1,0 +1,44 @@
+"""Local FLUX.1 text-to-image engines (catalog engine ``flux1-krea-dev``).
+
+The pipeline comes from the shared FLUX.1 model home (one copy of encoders and VAE for every FLUX.1
+tool); see :mod:`fluxserve.engines.flux_run` for seeds (image ``i`` uses ``seed + i``), progress
+and kill semantics.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fluxserve.engines.base import Engine, EngineConfig, EngineJob, GenerationResult, StepCallback
+from fluxserve.engines.flux_run import TextToImage, run_text_to_image
+from fluxserve.engines.home import ModelHome, get_home
+from fluxserve.engines.weights import KREA_DEV
+
+log = logging.getLogger(__name__)
+
+
+class FluxTextEngine(Engine):
+    """Plain FLUX.1 text-to-image on one model repo of the home (no adapters)."""
+
+    def __init__(self, home: ModelHome, repo: str) -> None:
+        self.home = home
+        self.repo = repo
+
+    def generate(self, job: EngineJob, progress: StepCallback) -> GenerationResult:
+        request = TextToImage.from_params(job.params)
+        with self.home.use(self.repo) as pipe:
+            images = run_text_to_image(pipe, self.home.device, request, progress)
+        return GenerationResult(images=images, debugoutput=seeds_note(request))
+
+
+def seeds_note(request: TextToImage) -> str:
+    """Tell the user which seed made which image (image i uses seed + i)."""
+    if request.samples == 1:
+        return ""
+    return "image seeds: " + ", ".join(str(seed) for seed in request.image_seeds())
+
+
+def build_krea_engine(config: EngineConfig, registry: Any) -> Engine:
+    """Factory for ``flux1-krea-dev`` (black-forest-labs/FLUX.1-Krea-dev)."""
+    return FluxTextEngine(get_home(config, registry), KREA_DEV)
