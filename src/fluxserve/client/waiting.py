@@ -150,13 +150,14 @@ def _settled(core: ClientCore, task: Task) -> Plan[Task]:
 
 
 def _poll(core: ClientCore, task: Task, watch: _Watch, interval: float) -> Plan[Task]:
-    delay = max(0.05, interval)
+    """Ask Detail every ``interval`` seconds while the task runs; back off while it waits in the queue."""
+    base = delay = max(0.05, interval)
     while not task.is_terminal:
         remaining = watch.remaining()
         if remaining is not None and remaining <= 0:
             raise WaitTimeout(f"task {task.id} still {task.status} after the timeout", task)
         yield Sleep(delay if remaining is None else min(delay, remaining))
-        delay = min(delay * 1.5, max(MAX_POLL_INTERVAL, interval))
         task = yield from core.detail(task)
         yield from watch.saw_task(task)
+        delay = min(delay * 1.5, max(MAX_POLL_INTERVAL, base)) if task.status == "task_queue" else base
     return task
