@@ -1,0 +1,186 @@
+"""``wiro/flux_kontext_dev_with_2_image``: FLUX.1-Kontext-dev editing guided by two input images.
+
+Inputs: ``inputImageUrl`` and ``inputImage2Url`` (http(s) URLs, fetched through
+:mod:`fluxserve.net.safe_fetch`), or the files uploaded for them (``job.files`` under the same
+names; an uploaded file wins over a URL). Both images are required.
+
+How the two images are combined: each is encoded on its own and both are placed on Kontext's
+reference plane side by side with offset positions (ComfyUI's chained ``ReferenceLatent``), see
+:mod:`fluxserve.engines.kontext_refs`. Not stitched into one picture: each reference keeps its own
+size and aspect ratio and the model sees two distinct images.
+
+Output size follows the FIRST image: its aspect ratio, scaled down to about one megapixel when
+larger, rounded to multiples of 16 (:func:`~fluxserve.engines.kontext_refs.snap_size`), passed to
+the pipeline as exact ``width``/``height``/``max_area`` so diffusers never falls back to
+1024x1024. Sample ``i`` uses seed ``seed + i`` and equals a one-sample run with that seed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from PIL import Image
+
+from fluxserve.engines.base import (
+    Engine,
+    EngineConfig,
+    EngineJob,
+    GeneratedImage,
+    GenerationResult,
+    StepCallback,
+)
+from fluxserve.errors import InputFetchError
+from fluxserve.net.images import open_input_image
+from fluxserve.net.safe_fetch import FetchPolicy, fetch_to_file
+
+log = logging.getLogger(__name__)
+
+IMAGE_INPUTS: tuple[tuple[str, str], ...] = (
+    ("inputImageUrl", "inputImage"),
+    ("inputImage2Url", "inputImage2"),
+)
+"""(input name, multipart file part) of the two images, in order: the first sets the output size."""
+
+PipelineProvider = Callable[[], AbstractContextManager[Any]]
+"""Returns a context manager holding the loaded ``FluxKontextPipeline`` for one run."""
+
+
+class KontextTwoImageEngine(Engine):
+    """Runs FLUX.1 Kontext with two reference images; long-lived, shared by worker threads."""
+
+    def __init__(
+        self, config: EngineConfig, pipeline: PipelineProvider, *, max_area: int | None = None
+    ) -> None:
+        self.config = config
+        self._pipeline = pipeline
+        self._max_area = max_area
+        self._policy = FetchPolicy(allow_private=config.allow_private_urls)
+
+    def preprocess(self, job: EngineJob) -> None:
+        """Fetch (or take the uploaded) images, check and decode them into ``job.prepared``."""
+        with _workdir(job) as workdir:
+            job.prepared["images"] = [
+                self._load_input(job, name, part, workdir) for name, part in IMAGE_INPUTS
+            ]
+
+    def _load_input(self, job: EngineJob, name: str, part: str, workdir: Path) -> Image.Image:
+        uploaded = job.files.get(name)
+        if uploaded is not None:
+            return open_input_image(Path(uploaded), name)
+        url = str(job.params.get(name) or "").strip()
+        if not url:
+            raise InputFetchError(
+                f"{name}: no image was given; this tool needs two images: send an http(s) URL in {name} "
+                f"or upload a file as {part}"
+            )
+        if urlsplit(url).scheme.lower() not in ("http", "https"):
+            raise InputFetchError(
+                f"{name}: '{url[:200]}' is neither an http(s) URL nor a file uploaded with this task "
+                f"(upload it as {part})"
+            )
+        fetched = fetch_to_file(url, workdir / f"{name}.download", self._policy, what=name)
+        return open_input_image(fetched.path, name)
+
+    def generate(self, job: EngineJob, progress: StepCallback) -> GenerationResult:
+        images = job.prepared.get("images")
+        if not images or len(images) != len(IMAGE_INPUTS):
+            self.preprocess(job)
+            images = job.prepared["images"]
+        from fluxserve.engines.kontext_refs import KONTEXT_MAX_AREA, snap_size
+
+        max_area = self._max_area or KONTEXT_MAX_AREA
+        width, height = snap_size(images[0].width, images[0].height, max_area)
+        with self._pipeline() as pipeline:
+            outputs = _run(pipeline, job.params, images, width, height, max_area, progress)
+        log.info("task %s: %d Kontext image(s) of %dx%d", job.task_id, len(outputs), width, height)
+        return GenerationResult(
+            images=[GeneratedImage(data=_png(image)) for image in outputs],
+            debugoutput=f"FLUX.1-Kontext-dev, 2 reference images, output {width}x{height}",
+        )
+
+
+def _run(
+    pipeline: Any,
+    params: dict[str, Any],
+    images: list[Image.Image],
+    width: int,
+    height: int,
+    max_area: int,
+    progress: StepCallback,
+) -> list[Image.Image]:
+    """Encode the prompt and the references once, then denoise each sample with its own seed."""
+    import torch
+
+    from fluxserve.engines.kontext_refs import MultiReferenceKontextPipeline
+
+    steps, samples, seed = int(params["steps"]), int(params.get("samples") or 1), int(params["seed"])
+    total = steps * samples
+    multi = MultiReferenceKontextPipeline(**pipeline.components)  # same modules, nothing copied
+    multi.set_progress_bar_config(disable=True)
+    device = multi._execution_device
+    with torch.no_grad():
+        multi.references = multi.encode_references(images, max_area)
+        prompt_embeds, pooled, _ = multi.encode_prompt(prompt=params["prompt"], prompt_2=None, device=device)
+    outputs: list[Image.Image] = []
+    for index in range(samples):
+        done = index * steps
+
+        def on_step_end(
+            pipe: Any, step: int, timestep: Any, tensors: dict[str, Any], done: int = done
+        ) -> dict:
+            progress(done + step + 1, total)  # raises TaskKilled on kill: let it propagate
+            return {}
+
+        generator = torch.Generator(device="cpu").manual_seed((seed + index) % 2**64)
+        result = multi(
+            image=None,
+            prompt_embeds=prompt_embeds,
+            pooled_prompt_embeds=pooled,
+            width=width,
+            height=height,
+            max_area=width * height,  # the pipeline rescales to this area: keep our exact size
+            _auto_resize=False,
+            num_inference_steps=steps,
+            guidance_scale=float(params["scale"]),
+            generator=generator,
+            callback_on_step_end=on_step_end,
+        )
+        outputs.extend(result.images)
+    return outputs
+
+
+def _png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@contextlib.contextmanager
+def _workdir(job: EngineJob) -> Iterator[Path]:
+    """The task's scratch folder, or a temporary one removed afterwards."""
+    if job.workdir is not None:
+        Path(job.workdir).mkdir(parents=True, exist_ok=True)
+        yield Path(job.workdir)
+        return
+    with tempfile.TemporaryDirectory(prefix="fluxserve-kontext-") as tmp:
+        yield Path(tmp)
+
+
+def build_kontext_engine(config: EngineConfig, registry: Any) -> Engine:
+    """Factory named in ``ENGINE_FACTORIES['flux1-kontext-dev-2image']``: uses the shared FLUX.1 home."""
+    from fluxserve.engines.home import get_home
+    from fluxserve.engines.weights import KONTEXT_DEV
+
+    home = get_home(config, registry)
+    return KontextTwoImageEngine(config, lambda: home.use(KONTEXT_DEV))
+
+
+__all__ = ["IMAGE_INPUTS", "KontextTwoImageEngine", "build_kontext_engine"]
