@@ -139,18 +139,22 @@ class Flux2LocalEngine(Engine):
             from fluxserve.engines.tiny_flux2 import TEXT_OUT_LAYERS
 
             kwargs["text_encoder_out_layers"] = TEXT_OUT_LAYERS
-        with self._run_lock:
-            generator = torch.Generator(device="cpu").manual_seed(seed)
-            output = pipe(
-                prompt=str(params.get("prompt", "")),
-                width=width,
-                height=height,
-                num_inference_steps=steps,
-                guidance_scale=guidance,
-                generator=generator,
-                callback_on_step_end=on_step_end,
-                **kwargs,
-            )
+        try:
+            with self._run_lock:
+                generator = torch.Generator(device="cpu").manual_seed(seed)
+                output = pipe(
+                    prompt=str(params.get("prompt", "")),
+                    width=width,
+                    height=height,
+                    num_inference_steps=steps,
+                    guidance_scale=guidance,
+                    generator=generator,
+                    callback_on_step_end=on_step_end,
+                    **kwargs,
+                )
+        except Exception as exc:
+            log.exception("FLUX.2 generation on %s failed", self.repo)
+            raise TaskFailure(f"Image generation on {self.repo} failed: {type(exc).__name__}: {exc}") from exc
         if killed:
             raise killed[0]
         image = encode_image(output.images[0], str(params.get("outputFormat", "png")))
