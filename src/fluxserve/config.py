@@ -5,6 +5,7 @@ Built only by entry points (cli.py) and passed down; nothing creates Settings at
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -12,6 +13,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from fluxserve.engines.base import EngineConfig
+from fluxserve.engines.partner import backends_from_environ
 
 
 class Settings(BaseSettings):
@@ -74,4 +76,5 @@ class Settings(BaseSettings):
             cpu_offload=self.cpu_offload,
             bfl_api_key=self.bfl_api_key,
             bfl_url=self.bfl_url,
+            backends=backends_from_environ(os.environ),  # FLUXSERVE_BACKEND_<TOOL>=bfl|local...
         )
