@@ -41,3 +41,15 @@ def make_service(tmp_path: Path, tiny_weights_dir: Path) -> Iterator[Callable[..
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def queue_only_service(tmp_path_factory: pytest.TempPathFactory, tiny_weights_dir: Path) -> Iterator[Service]:
+    """A server with no worker: tasks stay queued (for API-only tests and Cancel)."""
+    server = Service(
+        tmp_path_factory.mktemp("queue-only"),
+        weights=str(tiny_weights_dir),
+        env_overrides={"FLUXSERVE_WORKERS": "0"},
+    ).start()
+    yield server
+    server.stop()
