@@ -5,7 +5,10 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import socket
+import ssl
+import subprocess
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
@@ -264,3 +267,38 @@ def test_address_classification(address: str, forbidden: bool) -> None:
 )
 def test_direct_download_url(url: str, expected: str) -> None:
     assert direct_download_url(url) == expected
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LoopbackServer]:
+    """An https server on 127.0.0.1 whose self-signed certificate names only ``localhost``."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    srv = LoopbackServer()
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(cert, key)
+    srv._httpd.socket = server_context.wrap_socket(srv._httpd.socket, server_side=True)
+    client_context = ssl.create_default_context(cafile=str(cert))
+    monkeypatch.setattr(safe_fetch, "_tls_verify", lambda: client_context)
+    yield srv.start()
+    srv.stop()
+
+
+def test_https_connects_to_the_checked_address_and_verifies_the_host_name(
+    tls_server: LoopbackServer, tmp_path: Path
+) -> None:
+    """The connection goes to the resolved IP, yet SNI and the certificate check use the host name."""
+    tls_server.routes["/x"] = body(b"secret sauce")
+    got = fetch_to_file(f"https://localhost:{tls_server.port}/x", tmp_path / "x", OPEN)
+    assert got.path.read_bytes() == b"secret sauce"
+    assert tls_server.hosts == [f"localhost:{tls_server.port}"]
+    # The certificate does not name 127.0.0.1: verification is on, so this must fail.
+    with pytest.raises(
+        InputFetchError, match=r"^inputImageUrl: could not connect .*CERTIFICATE_VERIFY_FAILED"
+    ):
+        fetch_to_file(f"https://127.0.0.1:{tls_server.port}/x", tmp_path / "y", OPEN, what="inputImageUrl")
+    assert tls_server.requests == ["/x"]
