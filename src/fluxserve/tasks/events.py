@@ -3,16 +3,26 @@
 One interface, :class:`EventBus`; the embedded default is :class:`InProcessEventBus`. A
 multi-machine deployment swaps in a bus over the shared database or a broker without touching
 the socket code.
+
+Publishing never waits for a subscriber: listeners run in the publishing (worker) thread and
+must only hand the event over. :class:`EventQueue` is that hand-off for asyncio consumers — a
+bounded buffer per subscriber that drops the oldest progress event when full (never one that is
+not droppable) and wakes the consumer's event loop with ``call_soon_threadsafe``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -32,10 +42,15 @@ Listener = Callable[[TaskEvent], None]
 
 
 class EventBus(Protocol):
-    def publish(self, event: TaskEvent) -> None: ...
+    def publish(self, event: TaskEvent) -> None:
+        """Deliver ``event`` to the task's listeners; must not block on slow listeners."""
+        ...
 
     def subscribe(self, token: str, listener: Listener) -> tuple[list[TaskEvent], Callable[[], None]]:
-        """Register ``listener`` for the task with this token. Returns (events so far, unsubscribe)."""
+        """Register ``listener`` for the task with this token. Returns (events so far, unsubscribe).
+
+        The events so far and the live ones that follow neither overlap nor leave a gap.
+        """
         ...
 
 
@@ -58,10 +73,15 @@ class InProcessEventBus:
             history.append(event)
             if event.terminal:
                 self._ended_at[event.token] = event.time
-            listeners = list(self._listeners.get(event.token, ()))
             self._forget_old(event.time)
+            # Copied under the lock that subscribe() also takes: a new subscriber sees this
+            # event either in its past or live, never both and never neither.
+            listeners = list(self._listeners.get(event.token, ()))
         for listener in listeners:
-            listener(event)
+            try:
+                listener(event)
+            except Exception:  # a broken subscriber must never fail the task
+                log.exception("event listener failed for task %s", event.task_id)
 
     def subscribe(self, token: str, listener: Listener) -> tuple[list[TaskEvent], Callable[[], None]]:
         with self._lock:
@@ -78,8 +98,75 @@ class InProcessEventBus:
 
         return past, unsubscribe
 
+    def listener_count(self, token: str) -> int:
+        with self._lock:
+            return len(self._listeners.get(token, ()))
+
     def _forget_old(self, now: float) -> None:
         expired = [token for token, ended in self._ended_at.items() if now - ended > self._keep_seconds]
         for token in expired:
             self._ended_at.pop(token, None)
             self._history.pop(token, None)
+
+
+class EventQueue:
+    """A bounded buffer from publishing threads to one asyncio consumer.
+
+    ``push`` (any thread) never blocks: when ``max_events`` are waiting it drops the oldest
+    droppable (progress) event, or the incoming one if it is droppable and nothing else can go.
+    Events that are not droppable are always kept, so the buffer may exceed the bound by the
+    handful of status events a task has. ``dropped`` counts what was skipped.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, max_events: int = 32) -> None:
+        self._loop = loop
+        self._max_events = max_events
+        self._lock = threading.Lock()
+        self._events: deque[TaskEvent] = deque()
+        self._ready = asyncio.Event()
+        self._wakeup_pending = False
+        self.dropped = 0
+
+    def push(self, event: TaskEvent) -> None:
+        with self._lock:
+            if len(self._events) >= self._max_events and not self._make_room(event):
+                self.dropped += 1
+                return
+            self._events.append(event)
+            if self._wakeup_pending:
+                return
+            self._wakeup_pending = True
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody is listening any more
+            self._loop.call_soon_threadsafe(self._wake)
+
+    def _make_room(self, incoming: TaskEvent) -> bool:
+        """Drop the oldest droppable event to fit ``incoming``; False if ``incoming`` is to be dropped."""
+        for index, waiting in enumerate(self._events):
+            if waiting.droppable:
+                del self._events[index]
+                self.dropped += 1
+                return True
+        return not incoming.droppable
+
+    def _wake(self) -> None:
+        with self._lock:
+            self._wakeup_pending = False
+        self._ready.set()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._events)
+
+    async def get(self, timeout: float | None = None) -> TaskEvent | None:
+        """The next event, or None when ``timeout`` seconds pass without one."""
+        while True:
+            self._ready.clear()
+            with self._lock:
+                if self._events:
+                    return self._events.popleft()
+            try:
+                async with asyncio.timeout(timeout):
+                    await self._ready.wait()
+            except TimeoutError:
+                with self._lock:
+                    return self._events.popleft() if self._events else None

@@ -162,6 +162,12 @@ class TaskStore:
             raise NotFoundError(f"Task '{taskid or token or task_uuid}' does not exist")
         return task
 
+    def by_token(self, token: str) -> TaskRecord | None:
+        """Any project's task by its socket access token (the live socket's only credential)."""
+        if not token:
+            return None
+        return self._fetch(schema.tasks.c.token == token)
+
     def list(self, project_id: int, start: int = 0, limit: int = 20) -> tuple[int, list[TaskRecord]]:
         """Newest first."""
         t = schema.tasks

@@ -1,0 +1,235 @@
+"""Following one task live: the frames the WebSocket (``/v1``) and SSE routes send, in order.
+
+A :class:`TaskFollower` subscribes to the event bus, replays what the task already went through,
+then passes live events on until the terminal one. The store is the fallback for anything the
+bus did not carry: a task cancelled while queued, failed by the sweeper after its worker died,
+ended before the server restarted, or run by a worker in another process. When no event arrives
+for ``poll_seconds`` the follower reads the task's row and synthesizes what is missing.
+
+Frames never go backwards: a status earlier than one already sent is skipped, each non-progress
+frame type is sent once, and nothing follows the terminal frame.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from types import TracebackType
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+
+from fluxserve.api.services import ApiServices
+from fluxserve.errors import NotFoundError
+from fluxserve.tasks.events import EventQueue, TaskEvent
+from fluxserve.tasks.records import TaskRecord
+from fluxserve.tasks.status import PIPELINE_ORDER, TaskStatus
+from fluxserve.wire import file_url
+
+log = logging.getLogger(__name__)
+
+STORE_POLL_SECONDS = 1.0
+"""Quiet time after which a follower checks the store for what the bus did not deliver."""
+
+MAX_BUFFERED_EVENTS = 32
+"""Per-follower buffer; beyond it progress events are dropped (never status or terminal ones)."""
+
+_RANK = {status.value: rank for rank, status in enumerate(PIPELINE_ORDER)}
+
+
+def frame(event: TaskEvent) -> dict[str, Any]:
+    """The wire frame for one event (Wiro's socket message shape)."""
+    return {
+        "type": event.type,
+        "id": event.task_id,
+        "tasktoken": event.token,
+        "message": event.message,
+        "result": True,
+    }
+
+
+def error_frame(token: str, message: str, code: int = 0) -> dict[str, Any]:
+    """The frame sent before closing when a registration cannot be served (unknown token, bad JSON)."""
+    return {
+        "type": "error",
+        "id": "",
+        "tasktoken": token,
+        "message": message,
+        "errors": [{"code": code, "message": message}],
+        "result": False,
+    }
+
+
+def outputs_message(task: TaskRecord, public_url: str) -> list[dict[str, str]]:
+    """task_postprocess_end's message: the outputs array, as the worker publishes it."""
+    return [
+        {
+            "name": output.name,
+            "contenttype": output.contenttype,
+            "size": str(output.size),
+            "url": file_url(public_url, output.accesskey, output.name),
+        }
+        for output in task.outputs
+    ]
+
+
+def progress_of(debugoutput: str) -> dict[str, str] | None:
+    """The progressGenerate object a running task keeps in debugoutput, if that is what it holds."""
+    try:
+        value = json.loads(debugoutput)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) and value.get("type") == "progressGenerate" else None
+
+
+def record_events(task: TaskRecord, public_url: str) -> list[TaskEvent]:
+    """What the store knows about a task, as the last events a follower should have seen."""
+
+    def event(kind: str, message: Any = "", **flags: bool) -> TaskEvent:
+        return TaskEvent(task.taskid, task.token, kind, message, **flags)
+
+    if task.status is TaskStatus.CANCEL:
+        return [event(TaskStatus.CANCEL.value, outputs_message(task, public_url), terminal=True)]
+    if task.status is TaskStatus.POSTPROCESS_END:
+        events = []
+        if task.pexit not in ("", "0"):
+            events += [event("task_error", task.debugerror), event("task_error_full", task.debugerror)]
+        return [
+            *events,
+            event("task_end"),
+            event("task_postprocess_start"),
+            event(TaskStatus.POSTPROCESS_END.value, outputs_message(task, public_url), terminal=True),
+        ]
+    events = [event(task.status.value)]
+    progress = progress_of(task.debugoutput) if task.status is TaskStatus.START else None
+    if progress is not None:
+        events.append(event("task_output", progress, droppable=True))
+    return events
+
+
+def opening_events(
+    past: list[TaskEvent], task: TaskRecord, public_url: str, live_pending: bool
+) -> list[TaskEvent]:
+    """What a follower registering now has missed: the bus's history, completed from the store.
+
+    Every task starts in task_queue, which the API (not the worker) sets, so a replay starts
+    there. The store's current state is added when the task has ended, or when neither the
+    history nor pending live events show where it is (e.g. its worker runs in another process).
+    """
+    events: list[TaskEvent] = []
+    if past or not task.status.is_terminal():
+        events.append(
+            TaskEvent(task.taskid, task.token, TaskStatus.QUEUE.value, "", time=task.times["createtime"])
+        )
+    events += past
+    if task.status.is_terminal() or not (past or live_pending):
+        events += record_events(task, public_url)
+    return events
+
+
+class _Sequencer:
+    """Decides which events become frames: no repeats, no going back, nothing after the end."""
+
+    def __init__(self) -> None:
+        self.ended = False
+        self._sent: set[str] = set()
+        self._rank = -1
+        self._last_progress: Any = None
+
+    def admit(self, event: TaskEvent) -> bool:
+        if self.ended:
+            return False
+        if event.droppable:
+            if event.message == self._last_progress:
+                return False
+            self._last_progress = event.message
+            return True
+        if event.type in self._sent:
+            return False
+        rank = _RANK.get(event.type)
+        if rank is not None:
+            if rank < self._rank:
+                return False
+            self._rank = rank
+        self._sent.add(event.type)
+        self.ended = event.terminal
+        return True
+
+
+class TaskFollower:
+    """One subscriber following the task with socket access token ``token``.
+
+    Use as ``async with TaskFollower(...) as follower: async for frame in follower.frames(): …``.
+    Entering raises NotFoundError for an unknown token. ``frames()`` yields None after each quiet
+    spell of ``poll_seconds`` (a chance to send a keep-alive) and ends after the terminal frame.
+    """
+
+    def __init__(
+        self,
+        services: ApiServices,
+        token: str,
+        poll_seconds: float = STORE_POLL_SECONDS,
+        max_buffered: int = MAX_BUFFERED_EVENTS,
+    ) -> None:
+        self._services = services
+        self.token = token
+        self._poll_seconds = poll_seconds
+        self._max_buffered = max_buffered
+        self._sequencer = _Sequencer()
+        self._opening: list[TaskEvent] = []
+        self._queue: EventQueue | None = None
+        self._unsubscribe = _nothing
+
+    @property
+    def dropped(self) -> int:
+        """Progress events this follower skipped because its consumer fell behind."""
+        return self._queue.dropped if self._queue else 0
+
+    async def __aenter__(self) -> TaskFollower:
+        self._queue = EventQueue(asyncio.get_running_loop(), self._max_buffered)
+        past, self._unsubscribe = self._services.events.subscribe(self.token, self._queue.push)
+        try:
+            task = await run_in_threadpool(self._services.store.by_token, self.token)
+        except BaseException:
+            self._unsubscribe()
+            raise
+        if task is None:
+            self._unsubscribe()
+            raise NotFoundError(f"No task has the socket access token '{self.token}'.")
+        self._opening = opening_events(
+            past, task, self._services.public_url, live_pending=len(self._queue) > 0
+        )
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._unsubscribe()
+        if self.dropped:
+            log.info("follower of task token %s…: %d progress events dropped", self.token[:6], self.dropped)
+
+    async def frames(self) -> AsyncIterator[dict[str, Any] | None]:
+        assert self._queue is not None, "use TaskFollower as an async context manager"
+        for event in self._opening:
+            if self._sequencer.admit(event):
+                yield frame(event)
+        while not self._sequencer.ended:
+            event = await self._queue.get(self._poll_seconds)
+            if event is None:
+                candidates = await self._from_store()
+                yield None
+            else:
+                candidates = [event]
+            for candidate in candidates:
+                if self._sequencer.admit(candidate):
+                    yield frame(candidate)
+
+    async def _from_store(self) -> list[TaskEvent]:
+        task = await run_in_threadpool(self._services.store.by_token, self.token)
+        return record_events(task, self._services.public_url) if task is not None else []
+
+
+def _nothing() -> None:
+    return None

@@ -1,0 +1,217 @@
+"""TaskFollower: replay, live events, store fallback and ordering, with an in-process bus."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from dataclasses import replace
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from fluxserve.api.live import TaskFollower, opening_events, record_events
+from fluxserve.errors import NotFoundError
+from fluxserve.tasks.events import InProcessEventBus, TaskEvent
+from fluxserve.tasks.records import OutputRecord, TaskRecord
+from fluxserve.tasks.status import TIME_FIELD, TaskStatus
+
+PUBLIC = "http://files.example"
+
+
+def _task(status: TaskStatus = TaskStatus.QUEUE, **changes: Any) -> TaskRecord:
+    record = TaskRecord(
+        id=7,
+        uuid="u-7",
+        token="tok",
+        project_id=1,
+        tool="black-forest-labs/FLUX.1-Krea-dev",
+        inputs={},
+        parameters={},
+        files={},
+        status=status,
+        debugoutput="",
+        debugerror="",
+        pexit="",
+        callbackurl="",
+        times=dict.fromkeys(set(TIME_FIELD.values()) | {"postprocessstarttime"}, 0.0),
+        attempts=1,
+        kill_requested=False,
+        worker_id="w",
+        lease_expires_at=0.0,
+        callback_state="",
+        callback_attempts=0,
+    )
+    return replace(record, **changes)
+
+
+def _output() -> OutputRecord:
+    return OutputRecord("o1", 7, 0, "0.png", "image/png", 123, "", "acc", "outputs/u-7/0.png", 1.0, 1.0)
+
+
+def _event(kind: str, message: Any = "", **flags: bool) -> TaskEvent:
+    return TaskEvent("7", "tok", kind, message, **flags)
+
+
+class FakeStore:
+    def __init__(self, task: TaskRecord | None) -> None:
+        self.task = task
+        self.reads = 0
+
+    def by_token(self, token: str) -> TaskRecord | None:
+        self.reads += 1
+        return self.task if self.task is not None and self.task.token == token else None
+
+
+def _services(task: TaskRecord | None, bus: InProcessEventBus | None = None) -> SimpleNamespace:
+    return SimpleNamespace(store=FakeStore(task), events=bus or InProcessEventBus(), public_url=PUBLIC)
+
+
+async def _collect(follower: TaskFollower, limit: int = 100) -> list[dict]:
+    frames = []
+    async for frame in follower.frames():
+        if frame is not None:
+            frames.append(frame)
+        if len(frames) >= limit:
+            break
+    return frames
+
+
+def test_frames_have_wiro_shape_and_replay_starts_at_task_queue() -> None:
+    bus = InProcessEventBus()
+    for kind in ("task_accept", "task_assign"):
+        bus.publish(_event(kind))
+    services = _services(_task(TaskStatus.ASSIGN), bus)
+
+    async def scenario() -> list[dict]:
+        async with TaskFollower(services, "tok", poll_seconds=30) as follower:
+            frames = []
+            async for frame in follower.frames():
+                frames.append(frame)
+                if frame["type"] == "task_assign":
+                    threading.Thread(target=_finish, args=(bus,)).start()
+            return frames
+
+    frames = asyncio.run(scenario())
+    assert [f["type"] for f in frames] == [
+        "task_queue",
+        "task_accept",
+        "task_assign",
+        "task_start",
+        "task_output",
+        "task_output",
+        "task_end",
+        "task_postprocess_start",
+        "task_postprocess_end",
+    ]
+    assert all(f["id"] == "7" and f["tasktoken"] == "tok" and f["result"] is True for f in frames)
+    assert frames[4]["message"]["stepTotal"] == "4"
+    assert frames[-1]["message"] == [{"name": "0.png"}]
+
+
+def _finish(bus: InProcessEventBus) -> None:
+    bus.publish(_event("task_start"))
+    bus.publish(_event("task_output", {"type": "progressGenerate", "stepTotal": "4"}, droppable=True))
+    bus.publish(_event("task_output"))
+    bus.publish(_event("task_end"))
+    bus.publish(_event("task_postprocess_start"))
+    bus.publish(_event("task_postprocess_end", [{"name": "0.png"}], terminal=True))
+    bus.publish(_event("task_cancel", [], terminal=True))  # never follows a terminal frame
+
+
+def test_unknown_token_raises_not_found_and_leaves_no_listener() -> None:
+    bus = InProcessEventBus()
+    services = _services(_task(), bus)
+
+    async def scenario() -> None:
+        async with TaskFollower(services, "nope"):
+            pass
+
+    with pytest.raises(NotFoundError):
+        asyncio.run(scenario())
+    assert bus.listener_count("nope") == 0
+
+
+def test_ended_task_without_history_gets_terminal_frames_from_the_store() -> None:
+    task = _task(TaskStatus.POSTPROCESS_END, pexit="0", outputs=[_output()])
+    services = _services(task)
+
+    async def scenario() -> list[dict]:
+        async with TaskFollower(services, "tok") as follower:
+            return await _collect(follower)
+
+    frames = asyncio.run(scenario())
+    assert [f["type"] for f in frames] == ["task_end", "task_postprocess_start", "task_postprocess_end"]
+    assert frames[-1]["message"] == [
+        {"name": "0.png", "contenttype": "image/png", "size": "123", "url": f"{PUBLIC}/v1/File/acc/0.png"}
+    ]
+
+
+def test_failed_task_from_the_store_sends_the_error_frames_first() -> None:
+    task = _task(TaskStatus.POSTPROCESS_END, pexit="1", debugerror="out of memory")
+    kinds = [(e.type, e.message) for e in record_events(task, PUBLIC)]
+    assert kinds == [
+        ("task_error", "out of memory"),
+        ("task_error_full", "out of memory"),
+        ("task_end", ""),
+        ("task_postprocess_start", ""),
+        ("task_postprocess_end", []),
+    ]
+
+
+def test_cancel_while_queued_reaches_the_follower_through_the_store() -> None:
+    """Task/Cancel of a queued task publishes nothing; the quiet-time store check finds it."""
+    services = _services(_task(TaskStatus.QUEUE))
+
+    async def scenario() -> list[dict]:
+        async with TaskFollower(services, "tok", poll_seconds=0.01) as follower:
+            frames = []
+            async for frame in follower.frames():
+                if frame is None:
+                    services.store.task = _task(TaskStatus.CANCEL)
+                else:
+                    frames.append(frame)
+            return frames
+
+    frames = asyncio.run(scenario())
+    assert [(f["type"], f["message"]) for f in frames] == [("task_queue", ""), ("task_cancel", [])]
+
+
+def test_running_task_without_history_starts_from_its_status_and_debugoutput_progress() -> None:
+    progress = {"type": "progressGenerate", "stepCurrent": "3", "stepTotal": "10"}
+    task = _task(TaskStatus.START, debugoutput=json.dumps(progress))
+    events = opening_events([], task, PUBLIC, live_pending=False)
+    assert [(e.type, e.message) for e in events] == [
+        ("task_queue", ""),
+        ("task_start", ""),
+        ("task_output", progress),
+    ]
+    # with live events already waiting, the bus is carrying the task: no guess from the store
+    assert [e.type for e in opening_events([], task, PUBLIC, live_pending=True)] == ["task_queue"]
+
+
+def test_statuses_never_go_backwards_and_repeated_progress_is_sent_once() -> None:
+    bus = InProcessEventBus()
+    services = _services(_task(TaskStatus.QUEUE), bus)
+    progress = {"type": "progressGenerate", "stepCurrent": "1"}
+
+    async def scenario() -> list[tuple[str, Any]]:
+        async with TaskFollower(services, "tok", poll_seconds=30) as follower:
+            for event in (
+                _event("task_start"),
+                _event("task_accept"),  # late, behind task_start: skipped
+                _event("task_output", progress, droppable=True),
+                _event("task_output", dict(progress), droppable=True),  # same progress again
+                _event("task_start"),
+                _event("task_cancel", [], terminal=True),
+            ):
+                bus.publish(event)
+            return [(f["type"], f["message"]) for f in await _collect(follower)]
+
+    assert asyncio.run(scenario()) == [
+        ("task_queue", ""),
+        ("task_start", ""),
+        ("task_output", progress),
+        ("task_cancel", []),
+    ]
