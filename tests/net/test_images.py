@@ -108,3 +108,23 @@ def test_pixel_limit_is_configurable(tmp_path: Path) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(InputFetchError, match=r"^inputImageUrl: the file is missing"):
         open_input_image(tmp_path / "nope.png", "inputImageUrl")
+
+
+def test_formats_outside_the_allowed_list_are_refused(tmp_path: Path) -> None:
+    """Pillow can open EPS (via Ghostscript), PSD, ICO ...; only common photo formats are accepted."""
+    path = tmp_path / "icon.ico"
+    two_halves(32, 32).save(path, format="ICO")
+    with Image.open(path) as image:
+        assert image.format == "ICO"  # Pillow itself would open it
+    with pytest.raises(
+        InputFetchError, match=r"^inputImageUrl: the content is not an image in a format .*PNG"
+    ):
+        open_input_image(path, "inputImageUrl")
+
+
+@pytest.mark.parametrize("fmt", ["WEBP", "GIF", "BMP", "TIFF"])
+def test_common_formats_open(tmp_path: Path, fmt: str) -> None:
+    path = tmp_path / f"a.{fmt.lower()}"
+    two_halves().save(path, format=fmt)
+    image = open_input_image(path, "inputImageUrl")
+    assert image.mode == "RGB" and image.size == (40, 20)

@@ -302,3 +302,15 @@ def test_https_connects_to_the_checked_address_and_verifies_the_host_name(
     ):
         fetch_to_file(f"https://127.0.0.1:{tls_server.port}/x", tmp_path / "y", OPEN, what="inputImageUrl")
     assert tls_server.requests == ["/x"]
+
+
+def test_credentials_in_the_url_are_sent_as_basic_auth(server: LoopbackServer, tmp_path: Path) -> None:
+    seen: list[str] = []
+
+    def guarded(handler: BaseHTTPRequestHandler) -> None:
+        seen.append(handler.headers.get("Authorization", ""))
+        body(b"ok")(handler)
+
+    server.routes["/private.png"] = guarded
+    fetch_to_file(f"http://user:pa55@127.0.0.1:{server.port}/private.png", tmp_path / "f", OPEN)
+    assert seen == ["Basic dXNlcjpwYTU1"]

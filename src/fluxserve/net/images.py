@@ -15,6 +15,14 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_PIXELS = 50_000_000
 """Larger than any photo a user would send for editing, far below what would exhaust memory."""
 
+FORMATS = ("PNG", "JPEG", "MPO", "WEBP", "GIF", "BMP", "TIFF", "AVIF")
+"""The formats we decode. Pillow knows many more (EPS even runs Ghostscript); users send these."""
+
+
+def _formats() -> tuple[str, ...]:
+    Image.init()
+    return tuple(name for name in FORMATS if name in Image.OPEN)
+
 
 def open_input_image(path: Path, what: str, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
     """Return the image at ``path`` decoded, EXIF-rotated and converted to RGB.
@@ -29,7 +37,7 @@ def open_input_image(path: Path, what: str, *, max_pixels: int = DEFAULT_MAX_PIX
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
+            with Image.open(path, formats=_formats()) as image:
                 _check_size(image, what, max_pixels)
                 image.load()
                 upright = ImageOps.exif_transpose(image)
@@ -46,13 +54,13 @@ def _verify(path: Path, what: str) -> None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
+            with Image.open(path, formats=_formats()) as image:
                 image.verify()
     except FileNotFoundError:
         raise InputFetchError(f"{what}: the file is missing") from None
     except UnidentifiedImageError:
         raise InputFetchError(
-            f"{what}: the content is not an image format this service can read (PNG, JPEG, WebP, …)"
+            f"{what}: the content is not an image in a format this service reads ({', '.join(_formats())})"
         ) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise InputFetchError(f"{what}: the image is too large to decode safely") from None

@@ -196,6 +196,8 @@ def _pinned_request(client: httpx.Client, target: _Target, ip: IPAddress, timeou
     parts = urlsplit(target.url)
     ip_host = f"[{ip}]" if ip.version == 6 else str(ip)
     netloc = f"{ip_host}:{target.port}"
+    if "@" in parts.netloc:  # keep user:password@ (httpx turns it into basic auth)
+        netloc = parts.netloc.rsplit("@", 1)[0] + "@" + netloc
     pinned = urlunsplit((target.scheme, netloc, parts.path or "/", parts.query, ""))
     default_port = 443 if target.scheme == "https" else 80
     host_header = target.host if ":" not in target.host else f"[{target.host}]"
