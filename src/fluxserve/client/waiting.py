@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from fluxserve.client.actions import (
     IDLE,
@@ -43,8 +43,8 @@ class _Watch:
     deadline: float | None
     status: str = ""
     last: Progress | None = None
+    last_step: tuple[int | None, int | None] | None = None
     task: Task | None = None
-    events: list[Progress] = field(default_factory=list)
 
     def remaining(self) -> float | None:
         return None if self.deadline is None else self.deadline - time.monotonic()
@@ -56,6 +56,10 @@ class _Watch:
     def report(self, event: Progress | None) -> Plan[None]:
         if event is None or event == self.last:
             return
+        if event.has_steps and self.last_step is not None and (event.step, event.total) == self.last_step:
+            return  # the same step seen again (e.g. debugoutput re-read after a status change)
+        if event.has_steps:
+            self.last_step = (event.step, event.total)
         self.last = event
         self.status = event.status
         if self.on_progress is not None:
