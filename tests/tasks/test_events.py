@@ -80,7 +80,13 @@ def test_queue_drops_oldest_progress_but_never_status_or_terminal_events() -> No
 
     drained, dropped = asyncio.run(scenario())
     kinds = [e.type for e in drained if not e.droppable]
-    assert kinds == ["task_start", "task_output", "task_end", "task_postprocess_start", "task_postprocess_end"]
+    assert kinds == [
+        "task_start",
+        "task_output",
+        "task_end",
+        "task_postprocess_start",
+        "task_postprocess_end",
+    ]
     progress = [e.message["stepCurrent"] for e in drained if e.droppable]
     assert progress == []  # all progress made way for the status events that came after it
     assert dropped == 100

@@ -1,0 +1,181 @@
+"""The live socket at /v1 against a real server on the tiny weights, with the `websockets` client."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+from websockets.exceptions import ConnectionClosedOK
+from websockets.sync.client import ClientConnection, connect
+
+from tests.support.service import Service
+
+KREA = "black-forest-labs/FLUX.1-Krea-dev"
+STATUS_ORDER = [
+    "task_queue",
+    "task_accept",
+    "task_assign",
+    "task_preprocess_start",
+    "task_preprocess_end",
+    "task_start",
+    "task_output",
+    "task_end",
+    "task_postprocess_start",
+    "task_postprocess_end",
+]
+
+
+def socket_url(service: Service) -> str:
+    return service.base_url.replace("http://", "ws://") + "/v1"
+
+
+@contextmanager
+def register(service: Service, token: str, **options: Any) -> Iterator[ClientConnection]:
+    """An open socket that has sent its task_info registration for ``token``."""
+    with connect(socket_url(service), open_timeout=10, **options) as socket:
+        socket.send(json.dumps({"type": "task_info", "tasktoken": token}))
+        yield socket
+
+
+def read_all(socket: ClientConnection, timeout: float = 120) -> list[dict[str, Any]]:
+    """Every frame until the server closes the socket (it must close normally)."""
+    frames = []
+    try:
+        while True:
+            frames.append(json.loads(socket.recv(timeout=timeout)))
+    except ConnectionClosedOK:
+        pass
+    assert socket.close_code == 1000
+    return frames
+
+
+def follow(service: Service, token: str) -> list[dict[str, Any]]:
+    with register(service, token) as socket:
+        return read_all(socket)
+
+
+def is_progress(frame: dict[str, Any]) -> bool:
+    return frame["type"] == "task_output" and isinstance(frame["message"], dict)
+
+
+def statuses(frames: list[dict[str, Any]]) -> list[str]:
+    return [frame["type"] for frame in frames if not is_progress(frame)]
+
+
+def run_krea(service: Service, steps: int, size: int = 64) -> dict[str, Any]:
+    return service.run(KREA, prompt="a red fox", steps=str(steps), width=str(size), height=str(size))
+
+
+def test_full_event_order_progress_and_outputs(service: Service) -> None:
+    run = run_krea(service, steps=6)
+    frames = follow(service, run["socketaccesstoken"])
+
+    assert statuses(frames) == STATUS_ORDER
+    assert all(f["id"] == run["taskid"] and f["tasktoken"] == run["socketaccesstoken"] for f in frames)
+    assert all(f["result"] is True for f in frames)
+    kinds = [("progress" if is_progress(f) else f["type"]) for f in frames]
+    start, end = kinds.index("task_start"), kinds.index("task_output")
+    progress_positions = [i for i, kind in enumerate(kinds) if kind == "progress"]
+    assert progress_positions, "no progress frame"
+    assert all(start < i < end for i in progress_positions)  # between task_start and task_output
+    last = frames[progress_positions[-1]]["message"]
+    assert last["type"] == "progressGenerate" and last["task"] == "Generate"
+    assert (last["stepCurrent"], last["stepTotal"], last["percentage"]) == ("6", "6", "100")
+
+    outputs = frames[-1]["message"]
+    detail = service.wait(run["taskid"])
+    assert [(o["name"], o["url"], o["size"]) for o in outputs] == [
+        (o["name"], o["url"], o["size"]) for o in detail["outputs"]
+    ]
+    image = httpx.get(outputs[0]["url"], timeout=30)
+    assert image.status_code == 200 and image.content[:4] == b"\x89PNG"
+    assert str(len(image.content)) == outputs[0]["size"] and outputs[0]["contenttype"] == "image/png"
+
+
+def test_one_progress_frame_per_reported_step_with_the_right_total(service: Service) -> None:
+    run = run_krea(service, steps=40, size=128)
+    frames = follow(service, run["socketaccesstoken"])
+
+    progress = [f["message"] for f in frames if is_progress(f)]
+    assert len(progress) >= 2
+    steps = [int(p["stepCurrent"]) for p in progress]
+    assert steps == sorted(set(steps)) and steps[-1] == 40
+    assert {p["stepTotal"] for p in progress} == {"40"}
+    assert all(p["percentage"] == str(int(100 * int(p["stepCurrent"]) / 40)) for p in progress)
+    assert all(isinstance(value, str) for p in progress for value in p.values())
+
+
+def test_late_registration_after_completion_gets_the_end_with_outputs(service: Service) -> None:
+    run = run_krea(service, steps=2)
+    detail = service.wait(run["taskid"])
+    assert detail["status"] == "task_postprocess_end"
+
+    frames = follow(service, run["socketaccesstoken"])
+    assert frames[-1]["type"] == "task_postprocess_end"
+    assert [o["url"] for o in frames[-1]["message"]] == [o["url"] for o in detail["outputs"]]
+    assert statuses(frames)[-3:] == ["task_end", "task_postprocess_start", "task_postprocess_end"]
+    # registering again gives the same ending: nothing is consumed by the first follower
+    assert follow(service, run["socketaccesstoken"])[-1] == frames[-1]
+
+
+def test_kill_mid_run_ends_with_task_cancel(service: Service) -> None:
+    run = run_krea(service, steps=100, size=256)
+    with register(service, run["socketaccesstoken"]) as socket:
+        frames = []
+        while not frames or not is_progress(frames[-1]):
+            frames.append(json.loads(socket.recv(timeout=120)))
+        killed = service.post("/v1/Task/Kill", json={"taskid": run["taskid"]}).json()
+        assert killed["result"] is True, killed
+        frames += read_all(socket)
+
+    assert frames[-1]["type"] == "task_cancel"
+    assert "task_postprocess_end" not in statuses(frames)
+    progress = [int(f["message"]["stepCurrent"]) for f in frames if is_progress(f)]
+    assert progress and progress[-1] < 100
+    assert service.detail(run["taskid"])["status"] == "task_cancel"
+
+
+def test_unknown_token_gets_an_error_frame_and_a_clean_close(service: Service) -> None:
+    with register(service, "no-such-token") as socket:
+        frames = read_all(socket, timeout=30)
+    assert len(frames) == 1
+    assert frames[0]["result"] is False
+    assert frames[0]["tasktoken"] == "no-such-token"
+    assert "no-such-token" in frames[0]["message"] and frames[0]["errors"]
+
+
+def test_malformed_registration_gets_an_error_frame_and_a_clean_close(service: Service) -> None:
+    with connect(socket_url(service), open_timeout=10) as socket:
+        socket.send("hello")
+        frames = read_all(socket, timeout=30)
+    assert [f["result"] for f in frames] == [False]
+    assert "JSON" in frames[0]["message"]
+
+
+def test_two_clients_on_one_task_both_get_every_status(service: Service) -> None:
+    run = run_krea(service, steps=30, size=128)
+    token = run["socketaccesstoken"]
+    with register(service, token) as first, register(service, token) as second:
+        first_frames, second_frames = read_all(first), read_all(second)
+
+    assert statuses(first_frames) == STATUS_ORDER
+    assert statuses(second_frames) == STATUS_ORDER
+    assert first_frames[-1] == second_frames[-1]
+
+
+def test_a_client_that_never_reads_does_not_stall_the_task(service: Service) -> None:
+    run = run_krea(service, steps=100, size=256)
+    token = run["socketaccesstoken"]
+    # max_queue=1: the client library stops reading from the network once one frame is waiting
+    with register(service, token, max_queue=1) as stalled:
+        with register(service, token) as reader:
+            live = read_all(reader)
+        assert service.wait(run["taskid"], timeout=120)["status"] == "task_postprocess_end"
+        late = read_all(stalled)
+
+    assert statuses(live) == STATUS_ORDER
+    assert statuses(late)[-1] == "task_postprocess_end"
+    assert late[-1]["message"] == live[-1]["message"]
