@@ -18,7 +18,6 @@ the pipeline as exact ``width``/``height``/``max_area`` so diffusers never falls
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
 import tempfile
 from collections.abc import Callable, Iterator
@@ -37,7 +36,8 @@ from fluxserve.engines.base import (
     GenerationResult,
     StepCallback,
 )
-from fluxserve.errors import InputFetchError
+from fluxserve.engines.flux_run import encode_png
+from fluxserve.errors import InputFetchError, TaskFailure, TaskKilled
 from fluxserve.net.images import open_input_image
 from fluxserve.net.safe_fetch import FetchPolicy, fetch_to_file
 
@@ -102,7 +102,7 @@ class KontextTwoImageEngine(Engine):
             outputs = _run(pipeline, job.params, images, width, height, max_area, progress)
         log.info("task %s: %d Kontext image(s) of %dx%d", job.task_id, len(outputs), width, height)
         return GenerationResult(
-            images=[GeneratedImage(data=_png(image)) for image in outputs],
+            images=outputs,
             debugoutput=f"FLUX.1-Kontext-dev, 2 reference images, output {width}x{height}",
         )
 
@@ -115,52 +115,51 @@ def _run(
     height: int,
     max_area: int,
     progress: StepCallback,
-) -> list[Image.Image]:
-    """Encode the prompt and the references once, then denoise each sample with its own seed."""
+) -> list[GeneratedImage]:
+    """Encode the prompt and the references once, then denoise each sample with its own seed.
+
+    Seeds, progress and kill work as in :mod:`fluxserve.engines.flux_run` (image ``i`` uses
+    ``seed + i`` on a generator on the execution device; ``total = steps * samples``).
+    """
     import torch
 
+    from fluxserve.engines.flux_run import SEED_MODULUS, _as_task_failure, _generator_device, _step_callback
     from fluxserve.engines.kontext_refs import MultiReferenceKontextPipeline
 
     steps, samples, seed = int(params["steps"]), int(params.get("samples") or 1), int(params["seed"])
     total = steps * samples
-    multi = MultiReferenceKontextPipeline(**pipeline.components)  # same modules, nothing copied
-    multi.set_progress_bar_config(disable=True)
-    device = multi._execution_device
-    with torch.no_grad():
-        multi.references = multi.encode_references(images, max_area)
-        prompt_embeds, pooled, _ = multi.encode_prompt(prompt=params["prompt"], prompt_2=None, device=device)
-    outputs: list[Image.Image] = []
-    for index in range(samples):
-        done = index * steps
-
-        def on_step_end(
-            pipe: Any, step: int, timestep: Any, tensors: dict[str, Any], done: int = done
-        ) -> dict:
-            progress(done + step + 1, total)  # raises TaskKilled on kill: let it propagate
-            return {}
-
-        generator = torch.Generator(device="cpu").manual_seed((seed + index) % 2**64)
-        result = multi(
-            image=None,
-            prompt_embeds=prompt_embeds,
-            pooled_prompt_embeds=pooled,
-            width=width,
-            height=height,
-            max_area=width * height,  # the pipeline rescales to this area: keep our exact size
-            _auto_resize=False,
-            num_inference_steps=steps,
-            guidance_scale=float(params["scale"]),
-            generator=generator,
-            callback_on_step_end=on_step_end,
-        )
-        outputs.extend(result.images)
-    return outputs
-
-
-def _png(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
+    try:
+        with torch.inference_mode():
+            multi = MultiReferenceKontextPipeline(**pipeline.components)  # same modules, nothing copied
+            multi.set_progress_bar_config(disable=True)
+            device = multi._execution_device
+            multi.references = multi.encode_references(images, max_area)
+            prompt_embeds, pooled, _ = multi.encode_prompt(
+                prompt=params["prompt"], prompt_2=None, device=device
+            )
+            outputs: list[GeneratedImage] = []
+            for index in range(samples):
+                generator = torch.Generator(_generator_device(str(device)))
+                generator.manual_seed((seed + index) % SEED_MODULUS)
+                result = multi(
+                    image=None,  # the references are already encoded and placed
+                    prompt_embeds=prompt_embeds,
+                    pooled_prompt_embeds=pooled,
+                    width=width,
+                    height=height,
+                    max_area=width * height,  # the pipeline rescales to this area: keep our exact size
+                    _auto_resize=False,
+                    num_inference_steps=steps,
+                    guidance_scale=float(params["scale"]),
+                    generator=generator,
+                    callback_on_step_end=_step_callback(progress, index * steps, total),
+                )
+                outputs.append(encode_png(result.images[0]))
+            return outputs
+    except (TaskKilled, TaskFailure):
+        raise
+    except Exception as exc:
+        raise _as_task_failure(exc) from exc
 
 
 @contextlib.contextmanager
