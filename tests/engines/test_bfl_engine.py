@@ -138,7 +138,8 @@ def test_no_key_no_backend_is_unavailable_with_instructions(tmp_path: Path) -> N
         ({"FLUX_2_PRO_T2I": "off"}, "k", "switched off"),
         ({"flux-2-pro-t2i": "gpu"}, "k", "is not a backend"),
         ({"flux-2-pro-t2i": "local:black-forest-labs/FLUX.1-dev"}, "", "only run on a FLUX.2 model"),
-        ({"flux-2-pro-t2i": "local:black-forest-labs/FLUX.2-klein-4B"}, "", "tiny test weights exist only"),
+        ({"flux-2-pro-t2i": "local:black-forest-labs/FLUX.2-klein-9B"}, "", "tiny test weights exist only"),
+        ({"flux-2-pro-t2i": "local:black-forest-labs/FLUX.2-klein-4B"}, "", None),
         ({"flux-2-pro-t2i": "local"}, "", None),
     ],
 )

@@ -119,3 +119,23 @@ def test_a_folder_of_tiny_flux1_weights_gets_tiny_flux2(tmp_path: Path) -> None:
     )
     reason = EngineRegistry(empty).unavailable_reason("bfl-flux-2-pro")
     assert reason and "FLUX.2-dev" in reason and "model_index.json" in reason
+
+
+def test_klein_runs_through_flux2_klein_pipeline(tmp_path: Path) -> None:
+    config = EngineConfig(
+        data_dir=tmp_path,
+        weights="tiny",
+        device="cpu",
+        backends={"flux-2-pro-t2i": "local:black-forest-labs/FLUX.2-klein-4B"},
+    )
+    klein = EngineRegistry(config).get("bfl-flux-2-pro")
+    assert type(klein.pipeline()).__name__ == "Flux2KleinPipeline"
+    data, seen, debugoutput = steps_of(klein, job(width=80, height=64))
+    assert Image.open(io.BytesIO(data)).size == (80, 64)
+    assert len(seen) == 4
+    assert (
+        "ran locally on tiny test weights of black-forest-labs/FLUX.2-klein-4B instead of flux-2-pro"
+        in debugoutput
+    )
+    again, _, _ = steps_of(klein, job(width=80, height=64))
+    assert again == data

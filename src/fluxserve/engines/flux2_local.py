@@ -35,9 +35,9 @@ log = logging.getLogger(__name__)
 
 def _sampling_defaults(repo: str, tiny: bool) -> tuple[int, float]:
     """(steps, guidance) per model: the model cards' recommendations; few steps for tiny weights."""
-    if tiny:
-        return 4, 4.0
     lowered = repo.lower()
+    if tiny:
+        return 4, (1.0 if "klein" in lowered else 4.0)
     if "klein" in lowered:
         return (50, 4.0) if "base" in lowered else (4, 1.0)  # klein 4B/9B are step-distilled
     return 50, 4.0
@@ -77,8 +77,8 @@ class Flux2LocalEngine(Engine):
         from fluxserve.engines.tiny import is_tiny
         from fluxserve.engines.tiny_flux2 import ensure_tiny_flux2
 
-        if self.repo == FLUX2_DEV and (choice == "tiny" or is_tiny_root(root, self.repo)):
-            ensure_tiny_flux2(root)
+        if choice == "tiny" or is_tiny_root(root, self.repo):
+            ensure_tiny_flux2(root, self.repo)
         return WeightsSource("folder", root=root, label=choice), is_tiny(root / self.repo)
 
     def pipeline(self) -> Any:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fluxserve.engines.base import EngineConfig
+from fluxserve.engines.tiny_flux2 import TINY_FLUX2_REPOS
 
 ULTRA_ENGINE = "bfl-flux-pro-1.1-ultra"
 FLUX2_PRO_ENGINE = "bfl-flux-2-pro"
@@ -142,8 +143,9 @@ def local_weights_problem(config: EngineConfig, tool: PartnerTool, repo: str) ->
     if choice == "hub":
         return None  # downloaded (or found in the cache) at first use; failures name HF_TOKEN etc.
     if choice == "tiny":
-        if tool.family == "FLUX.2" and repo != FLUX2_DEV:
-            return f"{tool.env_var}=local:{repo}: tiny test weights exist only for {FLUX2_DEV}."
+        if tool.family == "FLUX.2" and repo not in TINY_FLUX2_REPOS:
+            tiny = ", ".join(TINY_FLUX2_REPOS)
+            return f"{tool.env_var}=local:{repo}: tiny test weights exist only for {tiny}."
         return None
     root = Path(choice).expanduser()
     if tool.family == "FLUX.1" and (root / repo / "transformer").is_dir():
@@ -161,7 +163,9 @@ def is_tiny_root(root: Path, repo: str) -> bool:
     """A folder of tiny test weights (made by ``fluxserve make-tiny``) gets tiny FLUX.2-dev on demand."""
     from fluxserve.engines.tiny import TINY_MARKER
 
-    return repo == FLUX2_DEV and any((root / flux1 / TINY_MARKER).is_file() for flux1 in FLUX1_TEXT_REPOS)
+    return repo in TINY_FLUX2_REPOS and any(
+        (root / flux1 / TINY_MARKER).is_file() for flux1 in FLUX1_TEXT_REPOS
+    )
 
 
 # --- registry hooks: availability checks and factories -------------------------------------------

@@ -2,7 +2,8 @@
 
 The result is a real diffusers folder (``model_index.json`` plus ``transformer/``, ``vae/``,
 ``text_encoder/``, ``tokenizer/``, ``scheduler/``) that ``Flux2Pipeline.from_pretrained`` loads
-exactly as it loads ``black-forest-labs/FLUX.2-dev``; only the sizes differ. The images it makes
+exactly as it loads ``black-forest-labs/FLUX.2-dev`` (and ``Flux2KleinPipeline`` a tiny
+``FLUX.2-klein-4B``, with a Qwen3 text encoder); only the sizes differ. The images it makes
 are noise, but every code path (chat-template tokenisation, the Mistral text encoder's hidden
 layers, the transformer, the FLUX.2 VAE with its batch-norm latents) is the real one.
 
@@ -26,6 +27,9 @@ from fluxserve.engines.tiny import TINY_MARKER
 log = logging.getLogger(__name__)
 
 TINY_FLUX2_REPO = "black-forest-labs/FLUX.2-dev"
+TINY_KLEIN_REPO = "black-forest-labs/FLUX.2-klein-4B"
+TINY_FLUX2_REPOS = (TINY_FLUX2_REPO, TINY_KLEIN_REPO)
+"""FLUX.2-dev (Flux2Pipeline, Mistral 3 encoder) and klein (Flux2KleinPipeline, Qwen3 encoder)."""
 TEXT_HIDDEN_SIZE = 16
 TEXT_LAYERS = 3
 TEXT_OUT_LAYERS = (1, 2, 3)
@@ -57,26 +61,28 @@ _CHAT_TEMPLATE = (
 _BUILD_LOCK = threading.Lock()
 
 
-def tiny_flux2_dir(weights_root: Path) -> Path:
-    """Where the tiny FLUX.2 folder lives under a weights root, in the hub's ``owner/name`` layout."""
-    return weights_root / TINY_FLUX2_REPO
+def tiny_flux2_dir(weights_root: Path, repo: str = TINY_FLUX2_REPO) -> Path:
+    """Where a tiny FLUX.2 folder lives under a weights root, in the hub's ``owner/name`` layout."""
+    return weights_root / repo
 
 
-def ensure_tiny_flux2(weights_root: Path) -> Path:
-    """Build the tiny FLUX.2 folder under ``weights_root`` unless it is already there; return it.
+def ensure_tiny_flux2(weights_root: Path, repo: str = TINY_FLUX2_REPO) -> Path:
+    """Build the tiny ``repo`` folder under ``weights_root`` unless it is already there; return it.
 
     Built in a temporary sibling folder and renamed into place, so a half-written folder is never
     seen by another process that loads it at the same moment.
     """
-    target = tiny_flux2_dir(weights_root)
+    if repo not in TINY_FLUX2_REPOS:
+        raise ValueError(f"no tiny weights for {repo}; tiny FLUX.2 models: {', '.join(TINY_FLUX2_REPOS)}")
+    target = tiny_flux2_dir(weights_root, repo)
     with _BUILD_LOCK:
         if (target / "model_index.json").is_file():
             return target
         target.parent.mkdir(parents=True, exist_ok=True)
         scratch = Path(tempfile.mkdtemp(prefix=".tiny-flux2-", dir=target.parent))
         try:
-            build_tiny_flux2_pipeline().save_pretrained(scratch)
-            marker = {"fluxserve_tiny_version": 1, "repo": TINY_FLUX2_REPO}
+            build_tiny_flux2_pipeline(repo).save_pretrained(scratch)
+            marker = {"fluxserve_tiny_version": 1, "repo": repo}
             (scratch / TINY_MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
             try:
                 os.replace(scratch, target)
@@ -85,20 +91,30 @@ def ensure_tiny_flux2(weights_root: Path) -> Path:
                     raise
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-        log.info("built tiny FLUX.2 weights in %s", target)
+        log.info("built tiny %s weights in %s", repo, target)
         return target
 
 
-def build_tiny_flux2_pipeline():  # -> diffusers.Flux2Pipeline
-    """A ``Flux2Pipeline`` with tiny random components, the same ones on every call (fixed seeds)."""
+def build_tiny_flux2_pipeline(repo: str = TINY_FLUX2_REPO):  # -> Flux2Pipeline | Flux2KleinPipeline
+    """The tiny pipeline of ``repo``, with the same random components on every call (fixed seeds)."""
     import torch
-    from diffusers import Flux2Pipeline
+    from diffusers import Flux2KleinPipeline, Flux2Pipeline
 
+    klein = repo == TINY_KLEIN_REPO
     with torch.random.fork_rng():
-        torch.manual_seed(0)
-        transformer = _tiny_transformer()
-        text_encoder = _tiny_text_encoder()
+        torch.manual_seed(1 if klein else 0)
+        transformer = _tiny_transformer(guidance_embeds=not klein)  # klein is guidance-distilled
+        text_encoder = _tiny_qwen3_encoder() if klein else _tiny_text_encoder()
         vae = _tiny_vae()
+    if klein:
+        return Flux2KleinPipeline(
+            scheduler=_scheduler(),
+            vae=vae,
+            text_encoder=text_encoder,
+            tokenizer=build_tiny_tokenizer(),
+            transformer=transformer,
+            is_distilled=True,
+        )
     return Flux2Pipeline(
         scheduler=_scheduler(),
         vae=vae,
@@ -108,7 +124,7 @@ def build_tiny_flux2_pipeline():  # -> diffusers.Flux2Pipeline
     )
 
 
-def _tiny_transformer():
+def _tiny_transformer(guidance_embeds: bool = True):
     from diffusers import Flux2Transformer2DModel
 
     return Flux2Transformer2DModel(
@@ -121,6 +137,7 @@ def _tiny_transformer():
         joint_attention_dim=TEXT_HIDDEN_SIZE * len(TEXT_OUT_LAYERS),
         timestep_guidance_channels=256,
         axes_dims_rope=(4, 4, 4, 4),
+        guidance_embeds=guidance_embeds,
     )
 
 
@@ -172,6 +189,26 @@ def _tiny_text_encoder():
         vision_feature_layer=-1,
     )
     return Mistral3ForConditionalGeneration(config).eval()
+
+
+def _tiny_qwen3_encoder():
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    config = Qwen3Config(
+        vocab_size=512,
+        hidden_size=TEXT_HIDDEN_SIZE,
+        intermediate_size=32,
+        num_hidden_layers=TEXT_LAYERS,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=4,
+        max_position_embeddings=1024,
+        bos_token_id=1,
+        eos_token_id=2,
+        pad_token_id=3,
+        tie_word_embeddings=True,
+    )
+    return Qwen3ForCausalLM(config).eval()
 
 
 def build_tiny_tokenizer():  # -> transformers.PreTrainedTokenizerFast
