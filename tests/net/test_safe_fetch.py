@@ -314,3 +314,7 @@ def test_credentials_in_the_url_are_sent_as_basic_auth(server: LoopbackServer, t
     server.routes["/private.png"] = guarded
     fetch_to_file(f"http://user:pa55@127.0.0.1:{server.port}/private.png", tmp_path / "f", OPEN)
     assert seen == ["Basic dXNlcjpwYTU1"]
+    with pytest.raises(InputFetchError) as err:  # ... and never shown in a debugerror
+        fetch_to_file(f"http://user:pa55@127.0.0.1:{server.port}/nope.png", tmp_path / "g", OPEN)
+    assert "pa55" not in str(err.value)
+    assert f"http://***@127.0.0.1:{server.port}/nope.png" in str(err.value)

@@ -77,6 +77,13 @@ class _Target:
 
 
 def _short(url: str, limit: int = 200) -> str:
+    """``url`` as shown in messages and logs: without ``user:password@``, at most ``limit`` long."""
+    try:
+        parts = urlsplit(url)
+        if "@" in parts.netloc:
+            url = urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
+    except ValueError:
+        pass
     return url if len(url) <= limit else url[: limit - 1] + "…"
 
 
@@ -254,7 +261,7 @@ def fetch_to_file(url: str, dest: Path, policy: FetchPolicy, *, what: str = "url
                             f"Location for '{_short(current)}'"
                         )
                     current = urljoin(current, location)
-                    log.debug("%s: redirected to %s", what, current)
+                    log.debug("%s: redirected to %s", what, _short(current))
                     continue
                 if response.status_code != 200:
                     raise InputFetchError(
