@@ -318,3 +318,17 @@ def test_credentials_in_the_url_are_sent_as_basic_auth(server: LoopbackServer, t
         fetch_to_file(f"http://user:pa55@127.0.0.1:{server.port}/nope.png", tmp_path / "g", OPEN)
     assert "pa55" not in str(err.value)
     assert f"http://***@127.0.0.1:{server.port}/nope.png" in str(err.value)
+
+
+def test_a_slow_resolver_counts_against_the_deadline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    def hanging_lookup(*args: object, **kwargs: object) -> list[object]:
+        time.sleep(2)
+        raise socket.gaierror("too late")
+
+    monkeypatch.setattr(socket, "getaddrinfo", hanging_lookup)
+    with pytest.raises(
+        InputFetchError, match=r"^inputImageUrl: looking up the host name 'slow\.example' timed out"
+    ):
+        fetch_to_file(
+            "http://slow.example/a.png", tmp_path / "f", FetchPolicy(timeout_s=0.3), what="inputImageUrl"
+        )

@@ -27,9 +27,11 @@ import os
 import socket
 import ssl
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit, urlunsplit
 
 import httpx
@@ -42,6 +44,9 @@ _REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 _CHUNK = 64 * 1024
 _USER_AGENT = "fluxserve-fetch/0.1"
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+
+DNS_TIMEOUT_S = 10.0
+"""How long :func:`check_url_allowed` waits for the resolver (fetches use their own deadline)."""
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -119,12 +124,28 @@ def is_forbidden_address(ip: IPAddress) -> bool:
     )
 
 
-def _resolve(host: str, port: int) -> list[IPAddress]:
-    """All addresses ``host`` resolves to (an IP literal resolves to itself)."""
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise LookupError(str(exc)) from exc
+def _resolve(host: str, port: int, timeout: float) -> list[IPAddress]:
+    """All addresses ``host`` resolves to (an IP literal resolves to itself), within ``timeout``.
+
+    ``getaddrinfo`` cannot be interrupted, so it runs in a daemon thread that is abandoned (and
+    finishes on its own) when the resolver is slower than the deadline.
+    """
+    outcome: dict[str, Any] = {}
+
+    def lookup() -> None:
+        try:
+            outcome["infos"] = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError) as exc:
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=lookup, name=f"resolve-{host}", daemon=True)
+    worker.start()
+    worker.join(max(timeout, 0.001))
+    if worker.is_alive():
+        raise TimeoutError(f"resolving {host} took longer than {timeout:.3g} s")
+    if "error" in outcome:
+        raise LookupError(str(outcome["error"]))
+    infos = outcome["infos"]
     addresses: list[IPAddress] = []
     for _family, _type, _proto, _canon, sockaddr in infos:
         ip = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
@@ -133,7 +154,7 @@ def _resolve(host: str, port: int) -> list[IPAddress]:
     return addresses
 
 
-def _check(url: str, allow_private: bool, what: str) -> _Target:
+def _check(url: str, allow_private: bool, what: str, timeout: float = DNS_TIMEOUT_S) -> _Target:
     """Validate ``url`` and resolve its host; raise InputFetchError if it must not be fetched."""
     try:
         parts = urlsplit(url.strip())
@@ -151,7 +172,9 @@ def _check(url: str, allow_private: bool, what: str) -> _Target:
         raise InputFetchError(f"{what}: the URL '{_short(url)}' has no host name")
     port = port or (443 if scheme == "https" else 80)
     try:
-        addresses = _resolve(host, port)
+        addresses = _resolve(host, port, timeout)
+    except TimeoutError:
+        raise InputFetchError(f"{what}: looking up the host name '{host}' timed out") from None
     except LookupError:
         raise InputFetchError(f"{what}: the host name '{host}' could not be resolved") from None
     if not addresses:
@@ -250,7 +273,7 @@ def fetch_to_file(url: str, dest: Path, policy: FetchPolicy, *, what: str = "url
     current = direct_download_url(url.strip())
     with httpx.Client(follow_redirects=False, trust_env=False, verify=_tls_verify()) as client:
         for _hop in range(policy.max_redirects + 1):
-            target = _check(current, policy.allow_private, what)
+            target = _check(current, policy.allow_private, what, max(deadline.remaining(), 0.001))
             response = _connect(client, target, deadline, policy, what)
             try:
                 if response.status_code in _REDIRECT_CODES:
