@@ -6,6 +6,7 @@ import asyncio
 import io
 from pathlib import Path
 
+import httpx
 import pytest
 from client_proxy import FlakyProxy
 from PIL import Image
@@ -78,6 +79,26 @@ def test_run_wait_with_progress_and_download(client, tmp_path):
     assert sorted(path.name for path in paths) == [f"{task.id}-0.png", f"{task.id}-1.png"]
     for path in paths:
         assert_png(path, (256, 256))
+
+
+def test_wait_follows_the_live_socket(service):
+    """Steps arrive as socket frames: Detail is read only to start and to settle, not polled."""
+    details: list[str] = []
+
+    def count(request: httpx.Request) -> None:
+        if request.url.path == "/v1/Task/Detail":
+            details.append(request.url.path)
+
+    http = httpx.Client(timeout=30, event_hooks={"request": [count]})
+    with Client(service.base_url, service.api_key, service.api_secret, http_client=http) as client:
+        handle = client.run(KREA, prompt="live", steps=60, width=256, height=256)
+        events: list[Progress] = []
+        task = client.wait(handle, timeout=120, on_progress=events.append, poll_interval=0.05)
+    http.close()
+    assert task.succeeded
+    steps = [event.step for event in events if event.has_steps]
+    assert steps and steps[-1] == 60 and steps == sorted(steps)
+    assert len(details) <= 4, len(details)
 
 
 def test_detail_by_token_and_list(client):

@@ -173,3 +173,18 @@ def test_async_wait_polls_and_raises_failure(fake_api):
 
     with pytest.raises(TaskFailed, match="bad weights"):
         asyncio.run(main())
+
+
+def test_replayed_older_statuses_are_not_reported(fake_api):
+    frames = [status_frame("task_queue"), status_frame("task_accept"), status_frame("task_start"),
+              progress_frame(1, 1), status_frame("task_postprocess_end")]  # fmt: skip
+    live = FakeSocket(frames).start()
+    fake_api.routes[DETAIL] = [tasklist(task_json("1", "task_accept")), tasklist(done())]
+    events: list[Progress] = []
+    try:
+        with Client(fake_api.base_url, api_key="k", socket_url=live.url) as client:
+            client.wait("1", on_progress=events.append)
+    finally:
+        live.stop()
+    statuses = [event.status for event in events if not event.has_steps]
+    assert statuses == ["task_accept", "task_start", "task_postprocess_end"]

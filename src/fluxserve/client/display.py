@@ -72,7 +72,8 @@ def task_summary(task: Task) -> Table:
     table.add_column(style="bold")
     table.add_column()
     table.add_row("task", task.id)
-    table.add_row("status", f"{task.status} ({STATUS_LABELS.get(task.status, '?')})")
+    label = "failed" if task.failed else STATUS_LABELS.get(task.status, "?")
+    table.add_row("status", f"{task.status} ({label})")
     table.add_row("token", task.socketaccesstoken)
     if task.elapsedseconds:
         table.add_row("elapsed", f"{task.elapsedseconds}s")

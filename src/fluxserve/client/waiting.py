@@ -34,6 +34,23 @@ QUIET_CHECK = 5.0
 SOCKET_OPEN_TIMEOUT = 5.0
 MAX_POLL_INTERVAL = 2.0
 
+_ORDER = {
+    status: rank
+    for rank, status in enumerate(
+        (
+            "task_queue",
+            "task_accept",
+            "task_assign",
+            "task_preprocess_start",
+            "task_preprocess_end",
+            "task_start",
+            "task_output",
+            "task_postprocess_end",
+        )
+    )
+}
+"""A task only moves forward; a socket replaying history must not make the reported status jump back."""
+
 
 @dataclass
 class _Watch:
@@ -56,6 +73,8 @@ class _Watch:
     def report(self, event: Progress | None) -> Plan[None]:
         if event is None or event == self.last:
             return
+        if not event.has_steps and _ORDER.get(event.status, len(_ORDER)) <= _ORDER.get(self.status, -1):
+            return  # an older or repeated status
         if event.has_steps and self.last_step is not None and (event.step, event.total) == self.last_step:
             return  # the same step seen again (e.g. debugoutput re-read after a status change)
         if event.has_steps:
