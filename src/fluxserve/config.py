@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     kill_wait_seconds: float = 10.0  # Kill waits this long for the worker to stop before answering
     bfl_api_key: str = Field(default="", validation_alias="BFL_API_KEY")
     bfl_url: str = "https://api.bfl.ai"
+    bfl_poll_interval: float = 0.5  # first wait between polls of a BFL request (grows to the max)
+    bfl_poll_interval_max: float = 5.0
+    bfl_max_wait: float = 900.0  # give up on a BFL request still pending after this long
+    bfl_max_retries: int = 4  # per HTTP request, after 429 / 5xx / network errors
+    bfl_retry_delay: float = 1.0  # first retry wait, doubled per retry
     log_level: str = "INFO"
 
     @field_validator("callback_delays_seconds", mode="before")
@@ -76,5 +81,10 @@ class Settings(BaseSettings):
             cpu_offload=self.cpu_offload,
             bfl_api_key=self.bfl_api_key,
             bfl_url=self.bfl_url,
+            bfl_poll_interval=self.bfl_poll_interval,
+            bfl_poll_interval_max=self.bfl_poll_interval_max,
+            bfl_max_wait=self.bfl_max_wait,
+            bfl_max_retries=self.bfl_max_retries,
+            bfl_retry_delay=self.bfl_retry_delay,
             backends=backends_from_environ(os.environ),  # FLUXSERVE_BACKEND_<TOOL>=bfl|local...
         )

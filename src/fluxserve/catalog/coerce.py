@@ -75,6 +75,11 @@ def _coerce_one(spec: InputSpec, value: Any, uploaded: bool) -> Any:
     missing = value is None or (isinstance(value, str) and value.strip() == "" and rules.kind != "seed")
     if missing:
         if rules.required and not uploaded:
+            if rules.kind == "image":
+                raise _Invalid(
+                    f"is required: give an http(s) URL of an image, the name of a file uploaded earlier, "
+                    f"or send the image as the multipart file part '{rules.file_field}'"
+                )
             raise _Invalid("is required and must not be empty")
         if rules.kind == "multiselect":
             return []  # nothing selected: run without catalog adapters

@@ -1,0 +1,165 @@
+"""The LoRA catalog (``loras.yaml``) and the request rules of the LoRA tool that go beyond its inputs.
+
+``wiro/text-to-image-flux-lora-fast`` takes ``selectedLoraModel`` (one id, a list of ids or a
+comma-separated string; coerced by :mod:`fluxserve.catalog.coerce`), and for every selected LoRA an
+optional scale in the request field named after that LoRA's scale setting id, e.g.
+``"Movie-poster-style-LoRA-Flux-v1.0": "0.8"``. Those fields are not declared inputs of the tool,
+so :func:`apply_lora_rules` validates them after :func:`~fluxserve.catalog.coerce.validate_inputs`
+and adds them to the task's values and echoed parameters.
+
+Decisions (what a user would expect):
+
+* no selection (missing, ``""``, ``[]``) runs the plain FLUX.1-dev base model;
+* an unknown id, including the seed's default ``"655"`` (which is not among its options), is a
+  validation error that lists the valid ids with their labels;
+* a selected LoRA's scale defaults to its setting's default (1.0) and must lie within min..max;
+* scale fields of LoRAs that are not selected are ignored;
+* trigger words of the selected LoRAs are put in front of the prompt, in selection order, unless
+  the prompt already contains them (case-insensitively).
+
+Pure Python (PyYAML only), like the rest of the catalog package.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from fluxserve.catalog.coerce import ValidatedInputs, to_wire_string
+from fluxserve.catalog.model import ToolSpec
+from fluxserve.errors import FieldError, ValidationError
+
+SELECT_FIELD = "selectedLoraModel"
+PRIVATE_URL_FIELD = "selectedLoraModelPrivateUrl"
+
+
+@dataclass(frozen=True)
+class LoraScale:
+    """A LoRA's scale setting: the request field ``id`` and its range."""
+
+    id: str
+    min: float
+    max: float
+    default: float
+    step: float
+
+
+@dataclass(frozen=True)
+class LoraEntry:
+    """One catalog LoRA: what the seed shows, plus where its weights live."""
+
+    id: str
+    label: str
+    description: str
+    triggerwords: tuple[str, ...]
+    scale: LoraScale
+    repo: str
+    weight_name: str
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LoraEntry:
+        data = dict(data)
+        scale = data.pop("scale")
+        return cls(
+            id=str(data.pop("id")),
+            triggerwords=tuple(data.pop("triggerwords", ())),
+            scale=LoraScale(
+                id=str(scale["id"]),
+                min=float(scale["min"]),
+                max=float(scale["max"]),
+                default=float(scale["default"]),
+                step=float(scale["step"]),
+            ),
+            **data,
+        )
+
+
+@functools.cache
+def load_lora_catalog() -> tuple[LoraEntry, ...]:
+    """The catalog LoRAs, in the seed's order."""
+    text = resources.files("fluxserve.catalog").joinpath("loras.yaml").read_text(encoding="utf-8")
+    return tuple(LoraEntry.from_dict(item) for item in yaml.safe_load(text))
+
+
+def lora_entry(lora_id: str) -> LoraEntry:
+    """The catalog entry for ``lora_id``; ValidationError listing the valid ids otherwise."""
+    for entry in load_lora_catalog():
+        if entry.id == str(lora_id).strip():
+            return entry
+    raise ValidationError([FieldError(SELECT_FIELD, unknown_id_message([str(lora_id)]))])
+
+
+def unknown_id_message(unknown: Sequence[str]) -> str:
+    valid = "; ".join(f"'{entry.id}' ({entry.label})" for entry in load_lora_catalog())
+    shown = ", ".join(f"'{item}'" for item in unknown)
+    return f"unknown LoRA id(s) {shown}. Valid ids: {valid}. Send none (empty) to use the base model."
+
+
+def validate_lora_scales(raw: Mapping[str, Any], selected: Sequence[str]) -> dict[str, float]:
+    """The scale of each selected LoRA, keyed by its setting id; ValidationError lists every problem."""
+    known = {entry.id: entry for entry in load_lora_catalog()}
+    unknown = [item for item in selected if item not in known]
+    if unknown:
+        raise ValidationError([FieldError(SELECT_FIELD, unknown_id_message(unknown))])
+    scales: dict[str, float] = {}
+    errors: list[FieldError] = []
+    for lora_id in selected:
+        setting = known[lora_id].scale
+        try:
+            scales[setting.id] = _scale_value(setting, raw.get(setting.id))
+        except ValueError as exc:
+            errors.append(FieldError(setting.id, str(exc)))
+    if errors:
+        raise ValidationError(errors)
+    return scales
+
+
+def _scale_value(setting: LoraScale, value: Any) -> float:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return setting.default
+    if isinstance(value, bool):
+        raise ValueError("must be a number, got a boolean")
+    try:
+        number = float(value.strip() if isinstance(value, str) else value)
+    except (TypeError, ValueError):
+        raise ValueError(f"must be a number, got {value!r}") from None
+    if not math.isfinite(number) or not setting.min <= number <= setting.max:
+        raise ValueError(f"must be between {setting.min:g} and {setting.max:g}, got {value!r}")
+    return number
+
+
+def apply_lora_rules(tool: ToolSpec, raw: Mapping[str, Any], validated: ValidatedInputs) -> ValidatedInputs:
+    """Call from the API after ``validate_inputs(tool, raw)`` with the same raw request dict.
+
+    For tools without a ``selectedLoraModel`` input this returns ``validated`` unchanged. For the
+    LoRA tool it checks the selected ids against the catalog and the per-LoRA scale fields, and
+    returns the values/parameters with one entry per selected LoRA's scale setting id added
+    (``values[setting_id]`` a float, ``parameters[setting_id]`` its wire string). Raises
+    :class:`ValidationError` naming the offending field.
+    """
+    if tool.input(SELECT_FIELD) is None:
+        return validated
+    selected = list(validated.values.get(SELECT_FIELD) or [])
+    scales = validate_lora_scales(raw, selected)
+    values = {**validated.values, **scales}
+    parameters = {**validated.parameters, **{key: to_wire_string(value) for key, value in scales.items()}}
+    return ValidatedInputs(values=values, parameters=parameters)
+
+
+def prompt_with_triggers(prompt: str, entries: Sequence[LoraEntry]) -> str:
+    """Put the trigger words of ``entries`` in front of ``prompt``, skipping those already in it."""
+    lowered = prompt.lower()
+    missing: list[str] = []
+    for entry in entries:
+        for word in entry.triggerwords:
+            if word.lower() not in lowered and word not in missing:
+                missing.append(word)
+    if not missing:
+        return prompt
+    return ", ".join([*missing, prompt]) if prompt.strip() else ", ".join(missing)
