@@ -1,8 +1,7 @@
-"""Engine test fixtures: one folder of tiny FLUX.1 weights for the whole session.
+"""Engine test fixtures.
 
-Other test packages that need the same weights can call
-:func:`fluxserve.engines.tiny.build_tiny_weights` on their own session folder (it is idempotent and
-takes a few seconds), or depend on the ``tiny_weights_dir`` fixture from here.
+``tiny_weights_dir`` (one folder of tiny FLUX.1 weights and LoRAs per session) comes from the
+project's tests/conftest.py, built with :func:`fluxserve.engines.tiny.build_tiny_weights`.
 """
 
 from __future__ import annotations
@@ -12,13 +11,6 @@ from pathlib import Path
 import pytest
 
 from fluxserve.engines.base import EngineConfig
-from fluxserve.engines.tiny import build_tiny_weights
-
-
-@pytest.fixture(scope="session")
-def tiny_weights_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny weights folder (``<root>/black-forest-labs/FLUX.1-dev/`` ...), built once per session."""
-    return build_tiny_weights(tmp_path_factory.mktemp("tiny-weights"))
 
 
 @pytest.fixture

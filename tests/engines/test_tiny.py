@@ -56,6 +56,24 @@ def test_two_builds_give_identical_bytes(tiny_weights_dir: Path, tmp_path: Path)
             assert _digest(file) == _digest(twin), file
 
 
+def test_a_tiny_lora_for_every_catalog_entry_is_deterministic(tiny_weights_dir: Path, tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    from fluxserve.catalog.lora import load_lora_catalog
+
+    second = build_tiny_weights(tmp_path / "again")
+    digests = set()
+    for entry in load_lora_catalog():
+        path = tiny_weights_dir / entry.repo / entry.weight_name
+        assert _digest(path) == _digest(second / entry.repo / entry.weight_name), entry.id
+        state = load_file(str(path))
+        assert any(key.endswith("attn.to_q.lora_A.weight") for key in state)
+        assert all(key.startswith("transformer.") for key in state)
+        assert all(tensor.abs().sum() > 0 for tensor in state.values())
+        digests.add(_digest(path))
+    assert len(digests) == len(load_lora_catalog())
+
+
 def test_build_is_idempotent_and_leaves_no_temp_folders(tiny_weights_dir: Path) -> None:
     before = {p: p.stat().st_mtime_ns for p in tiny_weights_dir.rglob("*.safetensors")}
     build_tiny_weights(tiny_weights_dir)

@@ -34,6 +34,9 @@ class EngineConfig:
     bfl_api_key: str = field(default="", repr=False)  # never in logs or reprs
     bfl_url: str = "https://api.bfl.ai"
     backends: dict[str, str] = field(default_factory=dict)  # tool slug -> backend name
+    max_loaded_loras: int = 8  # LoRA adapters kept loaded in the FLUX.1-dev transformer (LRU)
+    max_lora_bytes: int = 2 * 2**30  # size cap of a LoRA downloaded from selectedLoraModelPrivateUrl
+    lora_fetch_timeout_s: float = 600.0  # time cap of that download
     # Partner tools (engines/partner.py): backends["flux-2-pro-t2i"] = auto | bfl | local[:<repo>] | off
     bfl_poll_interval: float = 0.5  # first wait between polls of a BFL request, growing to the max
     bfl_poll_interval_max: float = 5.0

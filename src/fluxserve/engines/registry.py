@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 ENGINE_FACTORIES: dict[str, str] = {
     "flux1-krea-dev": "fluxserve.engines.flux_text:build_krea_engine",
+    "flux1-dev-lora": "fluxserve.engines.flux_lora:build_lora_engine",
     "flux1-kontext-dev-2image": "fluxserve.engines.flux_kontext:build_kontext_engine",
     "bfl-flux-pro-1.1-ultra": "fluxserve.engines.partner:build_ultra_engine",
     "bfl-flux-2-pro": "fluxserve.engines.partner:build_flux2_pro_engine",

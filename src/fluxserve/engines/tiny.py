@@ -5,7 +5,7 @@ The folder has the very layout of a user's folder of real weights (see :mod:`flu
     <root>/black-forest-labs/FLUX.1-Krea-dev/     full diffusers FluxPipeline folder
     <root>/black-forest-labs/FLUX.1-dev/          full diffusers FluxPipeline folder
     <root>/black-forest-labs/FLUX.1-Kontext-dev/  full diffusers FluxKontextPipeline folder
-    <root>/<owner>/<repo>/<file>.safetensors      one tiny LoRA per LoRA catalog entry
+    <root>/<owner>/<repo>/<file>.safetensors      one tiny LoRA per LoRA catalog entry (loras.yaml)
 
 The three pipelines share byte-identical text encoders, tokenizers, VAE and scheduler (as the real
 repos do); only the transformers differ (one seed each). Everything is seeded, so two builds give
@@ -236,16 +236,71 @@ def _t5_tokenizer():
     return T5TokenizerFast(vocab=pieces, extra_ids=0, model_max_length=T5_MAX_LENGTH)
 
 
-def _build_tiny_loras(root: Path) -> None:
-    """One tiny LoRA per catalog entry, at the place the catalog says its weights live (step 4)."""
+LORA_TARGETS = (
+    "attn.to_q",
+    "attn.to_k",
+    "attn.to_v",
+    "attn.to_out.0",
+    "attn.add_q_proj",
+    "attn.add_k_proj",
+    "attn.add_v_proj",
+    "attn.to_add_out",
+    "ff.net.2",
+    "proj_mlp",
+    "proj_out",
+)
+"""Module name suffixes (inside the transformer blocks) that the tiny LoRAs adapt, as FLUX LoRAs do."""
+
+
+def tiny_lora_state_dict(seed: int, rank: int = 4, strength: float = 0.5) -> dict[str, Any]:
+    """A LoRA for the tiny transformer in diffusers/PEFT key format, with non-zero A and B matrices.
+
+    Keys look like ``transformer.transformer_blocks.0.attn.to_q.lora_A.weight`` ([rank, in]) and
+    ``...lora_B.weight`` ([out, rank]), the format diffusers' ``load_lora_weights`` reads.
+    """
+    import torch
+
+    transformer = _tiny_transformer(MODEL_SEEDS["black-forest-labs/FLUX.1-dev"])
+    generator = torch.Generator().manual_seed(seed)
+    state: dict[str, Any] = {}
+    for name, module in transformer.named_modules():
+        if (
+            not isinstance(module, torch.nn.Linear)
+            or "blocks." not in name
+            or not name.endswith(LORA_TARGETS)
+        ):
+            continue
+        key = f"transformer.{name}"
+        lora_a = torch.randn(rank, module.in_features, generator=generator) * strength
+        lora_b = torch.randn(module.out_features, rank, generator=generator) * strength
+        state[f"{key}.lora_A.weight"] = lora_a.contiguous()
+        state[f"{key}.lora_B.weight"] = lora_b.contiguous()
+    return state
+
+
+def write_tiny_lora(path: Path, seed: int) -> Path:
+    """Write a tiny LoRA safetensors file at ``path`` atomically (temp file + rename)."""
+    from safetensors.torch import save_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
     try:
-        from fluxserve.catalog.lora import load_lora_catalog
-    except ImportError:  # the LoRA catalog does not exist yet
-        return
-    from fluxserve.engines.tiny_lora import write_tiny_lora
+        save_file(
+            tiny_lora_state_dict(seed), tmp, metadata={"format": "pt"}
+        )  # one key: multi-key order is random
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def _build_tiny_loras(root: Path) -> None:
+    """One tiny LoRA per catalog entry, where the catalog says its weights live: <root>/<repo>/<file>."""
+    from fluxserve.catalog.lora import load_lora_catalog
 
     for index, entry in enumerate(load_lora_catalog()):
         target = root / entry.repo / entry.weight_name
-        if target.is_file():
-            continue
-        write_tiny_lora(target, seed=100 + index)
+        if not target.is_file():
+            write_tiny_lora(target, seed=100 + index)

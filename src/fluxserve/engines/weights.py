@@ -210,9 +210,17 @@ def lora_file(config: EngineConfig, source: WeightsSource, repo: str, weight_nam
                 "there, or use FLUXSERVE_WEIGHTS=hub to download it (tiny weights include tiny LoRAs)."
             )
         return path
-    from huggingface_hub import hf_hub_download
+    from huggingface_hub import hf_hub_download, list_repo_files
+    from huggingface_hub.errors import EntryNotFoundError
 
     def download() -> Path:
-        return Path(hf_hub_download(repo, weight_name, cache_dir=source.cache_dir))
+        try:
+            return Path(hf_hub_download(repo, weight_name, cache_dir=source.cache_dir))
+        except EntryNotFoundError:
+            # The catalog's file name is a convention; fall back to the repo's only .safetensors file.
+            files = [name for name in list_repo_files(repo) if name.endswith(".safetensors")]
+            if len(files) != 1:
+                raise
+            return Path(hf_hub_download(repo, files[0], cache_dir=source.cache_dir))
 
     return load_or_explain(config, source, repo, f"the LoRA file {weight_name}", download)

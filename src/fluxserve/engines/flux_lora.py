@@ -1,0 +1,169 @@
+"""``wiro/text-to-image-flux-lora-fast`` (catalog engine ``flux1-dev-lora``): FLUX.1-dev with LoRAs.
+
+* Catalog LoRAs (``selectedLoraModel``, see ``catalog/loras.yaml`` and :mod:`fluxserve.catalog.lora`)
+  combine, each at the scale from the request field named after its scale setting id; their
+  trigger words go in front of the prompt unless already present. No selection: the base model.
+* ``selectedLoraModelPrivateUrl``: a ``.safetensors`` LoRA downloaded once, cached by content hash
+  (:mod:`fluxserve.engines.lora_files`), applied at scale 1.0 (the seed offers no scale setting for it).
+* Adapters stay loaded in the FLUX.1-dev transformer of the shared home across tasks; a task
+  switches with ``set_adapters`` (milliseconds) instead of rebuilding the pipeline. At most
+  ``config.max_loaded_loras`` adapters stay loaded (least recently used deleted first). Base-model
+  tasks run with all adapters disabled, and every task sets exactly its own adapters, so no task
+  sees a previous task's adapters. If the home evicted and reloaded the transformer, the adapter
+  bookkeeping starts over.
+
+Seeds, progress and kill as in :mod:`fluxserve.engines.flux_run`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fluxserve.catalog.lora import (
+    PRIVATE_URL_FIELD,
+    SELECT_FIELD,
+    LoraEntry,
+    lora_entry,
+    prompt_with_triggers,
+    validate_lora_scales,
+)
+from fluxserve.engines.base import Engine, EngineConfig, EngineJob, GenerationResult, StepCallback
+from fluxserve.engines.flux_run import TextToImage, run_text_to_image
+from fluxserve.engines.home import ModelHome, get_home
+from fluxserve.engines.lora_files import PrivateLoraCache, load_checked_lora
+from fluxserve.engines.weights import FLUX_DEV, lora_file
+from fluxserve.errors import TaskFailure, ValidationError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AdapterSpec:
+    """One adapter a task needs: its name in the pipeline, its file, its scale, how to name it to users."""
+
+    name: str
+    path: Path
+    scale: float
+    what: str
+
+
+class AdapterSet:
+    """The adapters loaded into one transformer, in LRU order. Used only under the pipeline's lock."""
+
+    def __init__(self, max_loaded: int) -> None:
+        self.max_loaded = max(1, max_loaded)
+        self._transformer: Any = None
+        self._loaded: OrderedDict[str, None] = OrderedDict()
+
+    @property
+    def loaded(self) -> list[str]:
+        return list(self._loaded)
+
+    def activate(self, pipe: Any, specs: list[AdapterSpec]) -> None:
+        """Make exactly ``specs`` active at their scales (none: all adapters disabled)."""
+        if pipe.transformer is not self._transformer:  # first use, or the home reloaded it
+            self._transformer, self._loaded = pipe.transformer, OrderedDict()
+        if not specs:
+            if self._loaded:
+                pipe.disable_lora()
+            return
+        needed = {spec.name for spec in specs}
+        for spec in specs:
+            if spec.name not in self._loaded:
+                self._make_room(pipe, needed)
+                self._load(pipe, spec)
+            self._loaded.move_to_end(spec.name)
+        pipe.enable_lora()
+        pipe.set_adapters([spec.name for spec in specs], adapter_weights=[spec.scale for spec in specs])
+
+    def _make_room(self, pipe: Any, needed: set[str]) -> None:
+        for name in list(self._loaded):
+            if len(self._loaded) < self.max_loaded:
+                return
+            if name not in needed:
+                log.info("unloading LoRA adapter %s (LRU, %d kept)", name, self.max_loaded)
+                pipe.delete_adapters(name)
+                del self._loaded[name]
+
+    def _load(self, pipe: Any, spec: AdapterSpec) -> None:
+        checked = load_checked_lora(spec.path, pipe.transformer, spec.what)
+        try:
+            pipe.load_lora_into_transformer(
+                checked.state_dict,
+                network_alphas=checked.network_alphas,
+                transformer=pipe.transformer,
+                adapter_name=spec.name,
+                _pipeline=pipe,
+            )
+        except Exception as exc:
+            if spec.name in _adapter_names(pipe):
+                pipe.delete_adapters(spec.name)
+            raise TaskFailure(f"{spec.what}: the LoRA could not be applied ({exc}).") from exc
+        self._loaded[spec.name] = None
+        log.info("loaded LoRA adapter %s from %s", spec.name, spec.path)
+
+
+def _adapter_names(pipe: Any) -> set[str]:
+    return {name for names in pipe.get_list_adapters().values() for name in names}
+
+
+class FluxLoraEngine(Engine):
+    """FLUX.1-dev from the shared home, with catalog and private-URL LoRA adapters."""
+
+    def __init__(self, config: EngineConfig, home: ModelHome) -> None:
+        self.config = config
+        self.home = home
+        self.adapters = AdapterSet(config.max_loaded_loras)
+        self.private = PrivateLoraCache(config)
+
+    def preprocess(self, job: EngineJob) -> None:
+        """Resolve the selected LoRAs to local files (downloading if needed) and build the prompt."""
+        try:
+            entries = [lora_entry(lora_id) for lora_id in selected_ids(job.params.get(SELECT_FIELD))]
+            scales = validate_lora_scales(job.params, [entry.id for entry in entries])
+        except ValidationError as exc:
+            raise TaskFailure(str(exc)) from exc
+        specs = [self._catalog_spec(entry, scales[entry.scale.id]) for entry in entries]
+        url = str(job.params.get(PRIVATE_URL_FIELD) or "").strip()
+        if url:
+            path, digest = self.private.get(url)
+            specs.append(AdapterSpec(f"url-{digest[:16]}", path, 1.0, PRIVATE_URL_FIELD))
+        job.prepared["loras"] = specs
+        job.prepared["prompt"] = prompt_with_triggers(str(job.params.get("prompt", "")), entries)
+
+    def _catalog_spec(self, entry: LoraEntry, scale: float) -> AdapterSpec:
+        path = lora_file(self.config, self.home.source, entry.repo, entry.weight_name)
+        return AdapterSpec(f"catalog-{entry.id}", path, scale, f"{SELECT_FIELD} '{entry.id}' ({entry.label})")
+
+    def generate(self, job: EngineJob, progress: StepCallback) -> GenerationResult:
+        if "loras" not in job.prepared:
+            self.preprocess(job)
+        specs: list[AdapterSpec] = job.prepared["loras"]
+        request = TextToImage.from_params(job.params, prompt=job.prepared["prompt"])
+        with self.home.use(FLUX_DEV) as pipe:
+            self.adapters.activate(pipe, specs)
+            images = run_text_to_image(pipe, self.home.device, request, progress)
+        return GenerationResult(images=images, debugoutput=_describe(specs, request))
+
+
+def selected_ids(value: Any) -> list[str]:
+    """``selectedLoraModel`` as stored: a list of ids (or, leniently, one id / comma-separated ids)."""
+    if value is None:
+        return []
+    items = value if isinstance(value, (list, tuple)) else str(value).strip("[] ").split(",")
+    return list(dict.fromkeys(str(item).strip().strip("\"'") for item in items if str(item).strip("\"' ")))
+
+
+def _describe(specs: list[AdapterSpec], request: TextToImage) -> str:
+    loras = ", ".join(f"{spec.name} at scale {spec.scale:g}" for spec in specs) or "none (base model)"
+    seeds = ", ".join(str(seed) for seed in request.image_seeds())
+    return f"LoRAs: {loras}; prompt used: {request.prompt!r}; seeds: {seeds}"
+
+
+def build_lora_engine(config: EngineConfig, registry: Any) -> Engine:
+    """Factory for ``flux1-dev-lora`` (wiro/text-to-image-flux-lora-fast)."""
+    return FluxLoraEngine(config, get_home(config, registry))
