@@ -1,0 +1,131 @@
+"""wiro/flux_kontext_dev_with_2_image over HTTP: the seed's request, file parts, URLs, failures."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+
+import httpx
+import pytest
+from PIL import Image
+
+from tests.support.files import image_bytes, static_server
+from tests.support.seeds import curl_command, header_recipe
+from tests.support.service import Service
+
+KONTEXT = "wiro/flux_kontext_dev_with_2_image"
+FAST = {"prompt": "put the dog on the couch", "steps": "2", "scale": "2.5", "seed": "0"}
+
+
+def _output_image(task: dict) -> Image.Image:
+    assert task["status"] == "task_postprocess_end", task["debugerror"]
+    return Image.open(io.BytesIO(httpx.get(task["outputs"][0]["url"]).content))
+
+
+def test_the_seed_request_runs_with_files_uploaded_earlier(service: Service) -> None:
+    room, dog = image_bytes((96, 64), (200, 120, 40)), image_bytes((64, 64), (40, 90, 200))
+    upload = service.post(
+        "/v1/File/Upload",
+        files=[
+            ("file", ("flux_kontext_room.jpg", room, "image/jpeg")),
+            ("file2", ("flux_kontext_dog.jpg", dog, "image/jpeg")),
+        ],
+    ).json()
+    assert upload["result"] is True and [item["name"] for item in upload["list"]] == [
+        "flux_kontext_room.jpg",
+        "flux_kontext_dog.jpg",
+    ]
+    assert httpx.get(upload["list"][0]["url"]).content == room
+    script = header_recipe(KONTEXT, service.api_key, service.api_secret) + " "
+    script += curl_command(KONTEXT, "Run Command - Make HTTP Post Request", service.base_url)
+    answer = json.loads(
+        subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True).stdout
+    )
+    assert answer["result"] is True, answer
+    task = service.wait(answer["taskid"], timeout=300)
+    assert _output_image(task).size == (96, 64)  # follows the first image
+    assert task["parameters"]["inputImageUrl"] == upload["list"][0]["url"]
+    assert task["parameters"]["inputImage2Url"] == upload["list"][1]["url"]
+
+
+def test_file_parts_and_urls_give_the_same_image_and_both_images_matter(service: Service, tmp_path) -> None:
+    room, dog, cat = (
+        image_bytes((80, 64), (200, 120, 40)),
+        image_bytes((64, 64), (40, 90, 200)),
+        image_bytes((64, 64), (10, 200, 10)),
+    )
+    (tmp_path / "room.jpg").write_bytes(room)
+    (tmp_path / "dog.jpg").write_bytes(dog)
+    uploaded = service.post(
+        f"/v1/Run/{KONTEXT}",
+        data=FAST,
+        files={"inputImage": ("room.jpg", room, "image/jpeg"), "inputImage2": ("dog.jpg", dog, "image/jpeg")},
+    ).json()
+    with static_server(tmp_path) as base:
+        by_url = service.run(
+            KONTEXT, **FAST, inputImageUrl=f"{base}/room.jpg", inputImage2Url=f"{base}/dog.jpg"
+        )
+        first = service.wait(uploaded["taskid"])
+        second = service.wait(by_url["taskid"])
+    other = service.post(
+        f"/v1/Run/{KONTEXT}",
+        data=FAST,
+        files={"inputImage": ("room.jpg", room, "image/jpeg"), "inputImage2": ("cat.jpg", cat, "image/jpeg")},
+    ).json()
+    third = service.wait(other["taskid"])
+    images = [httpx.get(task["outputs"][0]["url"]).content for task in (first, second, third)]
+    assert images[0] == images[1]
+    assert images[0] != images[2]  # the second image changes the result
+    assert first["parameters"]["inputImageUrl"].startswith(f"{service.base_url}/v1/File/")
+
+
+def test_a_missing_image_is_refused_at_run_time(service: Service) -> None:
+    response = service.post(f"/v1/Run/{KONTEXT}", json={**FAST, "inputImageUrl": "https://example.com/a.png"})
+    assert response.status_code == 400
+    message = response.json()["errors"][0]["message"]
+    assert message.startswith("inputImage2Url:") and "inputImage2" in message
+
+
+def test_an_unknown_file_name_is_refused_at_run_time(service: Service) -> None:
+    response = service.post(
+        f"/v1/Run/{KONTEXT}", json={**FAST, "inputImageUrl": "nope.jpg", "inputImage2Url": "nope2.jpg"}
+    )
+    assert response.status_code == 400
+    assert "nope.jpg" in response.json()["errors"][0]["message"]
+
+
+def test_a_url_that_is_not_an_image_fails_the_task_naming_the_input(service: Service, tmp_path) -> None:
+    (tmp_path / "page.html").write_text("<html>hello</html>")
+    (tmp_path / "dog.jpg").write_bytes(image_bytes((64, 64), (40, 90, 200)))
+    with static_server(tmp_path) as base:
+        answer = service.run(
+            KONTEXT, **FAST, inputImageUrl=f"{base}/dog.jpg", inputImage2Url=f"{base}/page.html"
+        )
+        task = service.wait(answer["taskid"])
+    assert task["status"] == "task_postprocess_end" and task["pexit"] != "0"
+    assert task["debugerror"].startswith("inputImage2Url:") and "image" in task["debugerror"]
+
+
+@pytest.fixture(scope="module")
+def strict_service(tmp_path_factory, tiny_weights_dir):
+    server = Service(
+        tmp_path_factory.mktemp("strict"),
+        weights=str(tiny_weights_dir),
+        env_overrides={"FLUXSERVE_ALLOW_PRIVATE_URLS": "false"},
+    ).start()
+    yield server
+    server.stop()
+
+
+def test_a_loopback_url_is_refused_when_private_urls_are_not_allowed(
+    strict_service: Service, tmp_path
+) -> None:
+    (tmp_path / "dog.jpg").write_bytes(image_bytes((64, 64), (40, 90, 200)))
+    with static_server(tmp_path) as base:
+        answer = strict_service.run(
+            KONTEXT, **FAST, inputImageUrl=f"{base}/dog.jpg", inputImage2Url=f"{base}/dog.jpg"
+        )
+        task = strict_service.wait(answer["taskid"])
+    assert task["pexit"] != "0" and task["debugerror"].startswith("inputImageUrl:")
+    assert "127.0.0.1" in task["debugerror"] or "private" in task["debugerror"]
