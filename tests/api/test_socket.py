@@ -3,70 +3,24 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
+import subprocess
+import sys
+from collections.abc import Callable
 
 import httpx
-from websockets.exceptions import ConnectionClosedOK
-from websockets.sync.client import ClientConnection, connect
+from websockets.sync.client import connect
 
+from tests.support.live import (
+    STATUS_ORDER,
+    follow,
+    is_progress,
+    read_all,
+    register,
+    run_krea,
+    socket_url,
+    statuses,
+)
 from tests.support.service import Service
-
-KREA = "black-forest-labs/FLUX.1-Krea-dev"
-STATUS_ORDER = [
-    "task_queue",
-    "task_accept",
-    "task_assign",
-    "task_preprocess_start",
-    "task_preprocess_end",
-    "task_start",
-    "task_output",
-    "task_end",
-    "task_postprocess_start",
-    "task_postprocess_end",
-]
-
-
-def socket_url(service: Service) -> str:
-    return service.base_url.replace("http://", "ws://") + "/v1"
-
-
-@contextmanager
-def register(service: Service, token: str, **options: Any) -> Iterator[ClientConnection]:
-    """An open socket that has sent its task_info registration for ``token``."""
-    with connect(socket_url(service), open_timeout=10, **options) as socket:
-        socket.send(json.dumps({"type": "task_info", "tasktoken": token}))
-        yield socket
-
-
-def read_all(socket: ClientConnection, timeout: float = 120) -> list[dict[str, Any]]:
-    """Every frame until the server closes the socket (it must close normally)."""
-    frames = []
-    try:
-        while True:
-            frames.append(json.loads(socket.recv(timeout=timeout)))
-    except ConnectionClosedOK:
-        pass
-    assert socket.close_code == 1000
-    return frames
-
-
-def follow(service: Service, token: str) -> list[dict[str, Any]]:
-    with register(service, token) as socket:
-        return read_all(socket)
-
-
-def is_progress(frame: dict[str, Any]) -> bool:
-    return frame["type"] == "task_output" and isinstance(frame["message"], dict)
-
-
-def statuses(frames: list[dict[str, Any]]) -> list[str]:
-    return [frame["type"] for frame in frames if not is_progress(frame)]
-
-
-def run_krea(service: Service, steps: int, size: int = 64) -> dict[str, Any]:
-    return service.run(KREA, prompt="a red fox", steps=str(steps), width=str(size), height=str(size))
 
 
 def test_full_event_order_progress_and_outputs(service: Service) -> None:
@@ -179,3 +133,72 @@ def test_a_client_that_never_reads_does_not_stall_the_task(service: Service) -> 
     assert statuses(live) == STATUS_ORDER
     assert statuses(late)[-1] == "task_postprocess_end"
     assert late[-1]["message"] == live[-1]["message"]
+
+
+def test_failed_task_sends_the_error_frames_before_the_end_events(service: Service) -> None:
+    unreachable = "http://127.0.0.1:9/missing.png"  # nothing listens on the discard port
+    run = service.run(
+        "wiro/flux_kontext_dev_with_2_image",
+        prompt="a cat",
+        inputImageUrl=unreachable,
+        inputImage2Url=unreachable,
+        steps="2",
+    )
+    frames = follow(service, run["socketaccesstoken"])
+
+    kinds = statuses(frames)
+    assert kinds[-5:] == [
+        "task_error",
+        "task_error_full",
+        "task_end",
+        "task_postprocess_start",
+        "task_postprocess_end",
+    ]
+    error = service.wait(run["taskid"])["debugerror"]
+    assert error and frames[-5]["message"] == error == frames[-4]["message"]
+    assert frames[-1]["message"] == []
+
+
+def test_cancel_while_queued_reaches_the_socket(service: Service) -> None:
+    """Task/Cancel publishes no event; the socket learns it from the store and sends task_cancel."""
+    busy = run_krea(service, steps=100, size=256)  # occupies the single worker thread
+    queued = run_krea(service, steps=2)
+    with register(service, busy["socketaccesstoken"]) as busy_socket:
+        while json.loads(busy_socket.recv(timeout=120))["type"] != "task_start":
+            pass
+        with register(service, queued["socketaccesstoken"]) as socket:
+            first = json.loads(socket.recv(timeout=30))
+            cancelled = service.post("/v1/Task/Cancel", json={"taskid": queued["taskid"]}).json()
+            assert cancelled["result"] is True, cancelled
+            rest = read_all(socket, timeout=30)
+        service.post("/v1/Task/Kill", json={"taskid": busy["taskid"]})
+        assert read_all(busy_socket)[-1]["type"] == "task_cancel"
+
+    assert first["type"] == "task_queue"
+    assert [f["type"] for f in rest] == ["task_cancel"]
+
+
+def test_a_worker_in_another_process_is_followed_through_the_store(
+    make_service: Callable[..., Service],
+) -> None:
+    """API-only server plus a separate `fluxserve worker`: no shared bus, frames come from the store."""
+    service = make_service(FLUXSERVE_WORKERS="0")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "fluxserve.cli", "worker"],
+        env={**service.env(), "FLUXSERVE_WORKERS": "1"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        run = run_krea(service, steps=100, size=256)
+        frames = follow(service, run["socketaccesstoken"])
+    finally:
+        worker.terminate()
+        worker.wait(30)
+
+    kinds = statuses(frames)
+    assert kinds[0] == "task_queue" and kinds[-1] == "task_postprocess_end"
+    assert kinds == [kind for kind in STATUS_ORDER if kind in kinds]  # in order, none repeated
+    assert [o["url"] for o in frames[-1]["message"]] == [
+        o["url"] for o in service.wait(run["taskid"])["outputs"]
+    ]
