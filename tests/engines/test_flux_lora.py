@@ -152,6 +152,27 @@ def test_base_tasks_never_see_a_previous_tasks_adapters(registry: EngineRegistry
     _run(engine, selectedLoraModel=[POSTER, PENCIL])
     assert _run(engine) == base_before
     assert krea.generate(_job(), lambda s, t: None).images[0].data == krea_before  # other pipelines untouched
+    _run(engine, selectedLoraModel=[POSTER])
+    with engine.home.use("black-forest-labs/FLUX.1-dev") as pipe:  # e.g. ultra's local stand-in
+        plain = pipe(
+            "a lion under the stars",
+            num_inference_steps=2,
+            width=64,
+            height=64,
+            output_type="np",
+            generator=torch.Generator().manual_seed(5),
+        ).images
+    with engine.home.use("black-forest-labs/FLUX.1-dev") as pipe:
+        engine.adapters.activate(pipe, [])
+        again = pipe(
+            "a lion under the stars",
+            num_inference_steps=2,
+            width=64,
+            height=64,
+            output_type="np",
+            generator=torch.Generator().manual_seed(5),
+        ).images
+    assert (plain == again).all()  # other users of the FLUX.1-dev pipeline get it without adapters
     only_pencil_fresh = _run(engine, selectedLoraModel=[PENCIL])
     _run(engine, selectedLoraModel=[POSTER])
     assert _run(engine, selectedLoraModel=[PENCIL]) == only_pencil_fresh  # poster not left active

@@ -33,7 +33,7 @@ from fluxserve.catalog.lora import (
 )
 from fluxserve.engines.base import Engine, EngineConfig, EngineJob, GenerationResult, StepCallback
 from fluxserve.engines.flux_run import TextToImage, run_text_to_image
-from fluxserve.engines.home import ModelHome, get_home
+from fluxserve.engines.home import ADAPTERS_ACTIVE, ModelHome, get_home
 from fluxserve.engines.lora_files import PrivateLoraCache, load_checked_lora
 from fluxserve.engines.weights import FLUX_DEV, lora_file
 from fluxserve.errors import TaskFailure, ValidationError
@@ -79,6 +79,7 @@ class AdapterSet:
             self._loaded.move_to_end(spec.name)
         pipe.enable_lora()
         pipe.set_adapters([spec.name for spec in specs], adapter_weights=[spec.scale for spec in specs])
+        setattr(pipe, ADAPTERS_ACTIVE, True)  # the home disables them for the pipeline's next user
 
     def _make_room(self, pipe: Any, needed: set[str]) -> None:
         for name in list(self._loaded):

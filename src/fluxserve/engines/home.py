@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 HOME_KEY = "flux1-home"
 """The ``registry.shared`` key under which every FLUX.1 engine finds the one home."""
 
+ADAPTERS_ACTIVE = "_fluxserve_adapters_active"
+"""Pipeline attribute set by whoever enables LoRA adapters; ``use()`` disables them for the next user."""
+
 
 def get_home(config: EngineConfig, registry: Any) -> ModelHome:
     """The process-wide FLUX.1 home, shared by all FLUX.1 engines through the registry."""
@@ -117,10 +120,17 @@ class ModelHome:
 
     @contextlib.contextmanager
     def use(self, repo: str) -> Iterator[Any]:
-        """Hold ``repo``'s pipeline for one run: loads it if needed, locks it, marks it recently used."""
+        """Hold ``repo``'s pipeline for one run: loads it if needed, locks it, marks it recently used.
+
+        The pipeline comes with every LoRA adapter disabled (a LoRA engine enables its own adapters
+        inside the block and sets ``ADAPTERS_ACTIVE``), so no caller sees another task's adapters.
+        """
         slot = self._slot(repo)
         with slot.lock:
             pipeline = self._ensure_pipeline(repo, slot)
+            if getattr(pipeline, ADAPTERS_ACTIVE, False):
+                pipeline.disable_lora()
+                setattr(pipeline, ADAPTERS_ACTIVE, False)
             with self._offload_guard(repo, pipeline):
                 yield pipeline
 
