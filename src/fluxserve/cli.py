@@ -35,7 +35,11 @@ def serve() -> None:
     runtime.start_background(with_worker=True)
     try:
         uvicorn.run(
-            runtime.app(), host=settings.host, port=settings.port, log_level=settings.log_level.lower()
+            runtime.app(),
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level.lower(),
+            timeout_graceful_shutdown=10,  # open SSE streams (/v1/Task/Events) must not block a stop
         )
     finally:
         runtime.stop_background()
