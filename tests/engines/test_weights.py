@@ -77,3 +77,24 @@ def test_tools_repos_maps_tools_and_rejects_unknown() -> None:
     assert len(tools_repos(None)) == 3
     with pytest.raises(ValueError, match="known tools"):
         tools_repos(["black-forest-labs/flux-2-pro-t2i"])
+
+
+def test_pull_from_an_unreachable_hub_explains_instead_of_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    config = EngineConfig(data_dir=tmp_path, weights="hub", device="cpu")
+    with pytest.raises(WeightsUnavailableError) as caught:
+        pull_weights(config, ["black-forest-labs/FLUX.1-Krea-dev"])
+    assert "black-forest-labs/FLUX.1-Krea-dev" in str(caught.value)
+    _assert_explains_how_to_provide(str(caught.value))
+
+
+def test_pull_with_tiny_builds_the_tiny_weights_and_loras(tmp_path: Path) -> None:
+    config = EngineConfig(data_dir=tmp_path, weights="tiny", device="cpu")
+    paths = pull_weights(config, ["wiro/text-to-image-flux-lora-fast"])
+    assert paths == [tmp_path / "weights" / "tiny" / FLUX_DEV]
+    assert (tmp_path / "weights" / "tiny" / "ChronoKnight" / "WPAP-ART-Style" / "lora.safetensors").is_file()
