@@ -85,11 +85,12 @@ def test_run_uploads_local_images(app, env, tmp_path):
     assert len(list((tmp_path / "out").glob("*.png"))) == 1
 
 
-def test_failed_task_is_one_line_with_the_debugerror(app, env, tmp_path):
-    image = tmp_path / "only.png"
+def test_failed_task_is_one_line_with_the_debugerror(app, env, service, tmp_path):
+    image = tmp_path / "dog.png"
     Image.new("RGB", (64, 64), "green").save(image)
-    result = invoke(app, env, "run", KONTEXT, "-p", "needs two", "--image", str(image), "-s", "steps=1",
-                    "-o", str(tmp_path))  # fmt: skip
+    missing = f"{service.base_url}/no/such/image.png"
+    result = invoke(app, env, "run", KONTEXT, "-p", "p", "--image", str(image), "--image2", missing,
+                    "-s", "steps=1", "-o", str(tmp_path))  # fmt: skip
     assert result.exit_code == 1
     [error] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert "failed" in error and "inputImage2" in error

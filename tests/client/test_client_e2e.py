@@ -152,14 +152,15 @@ def test_kontext_uploads_local_images(client, tmp_path):
     assert path.read_bytes().startswith(PNG_MAGIC)
 
 
-def test_task_failure_raises_with_the_debugerror(client, tmp_path):
-    image = tmp_path / "only.png"
+def test_task_failure_raises_with_the_debugerror(client, service, tmp_path):
+    image = tmp_path / "dog.png"
     Image.new("RGB", (64, 64), "red").save(image)
-    handle = client.run(KONTEXT, prompt="needs a second image", inputImageUrl=image, steps=1)
+    missing = f"{service.base_url}/no/such/image.png"  # fetched by the worker, which gets a 404
+    handle = client.run(KONTEXT, prompt="p", inputImageUrl=image, inputImage2Url=missing, steps=1)
     with pytest.raises(TaskFailed) as caught:
         client.wait(handle, timeout=120)
     assert caught.value.task.id == handle.taskid and caught.value.task.pexit != "0"
-    assert "inputImage2" in caught.value.debugerror
+    assert caught.value.debugerror and "inputImage2" in caught.value.debugerror
 
 
 def test_validation_client_side_and_server_side(client):

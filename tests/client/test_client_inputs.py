@@ -74,11 +74,20 @@ def test_kontext_local_paths_become_file_parts(tmp_path):
 
 
 def test_kontext_urls_stay_fields():
+    first, second = "https://example.com/a.png", "https://example.com/b.png"
     payload = prepare_run(
-        builtin_spec(KONTEXT), {"prompt": "p", "inputImageUrl": "https://example.com/a.png"}
+        builtin_spec(KONTEXT), {"prompt": "p", "inputImageUrl": first, "inputImage2Url": second}
     )
-    assert payload.fields["inputImageUrl"] == "https://example.com/a.png"
+    assert payload.fields["inputImageUrl"] == first and payload.fields["inputImage2Url"] == second
     assert payload.files == {}
+
+
+def test_kontext_needs_both_images(tmp_path):
+    image = tmp_path / "one.png"
+    image.write_bytes(b"png")
+    with pytest.raises(ValidationFailed) as caught:
+        prepare_run(builtin_spec(KONTEXT), {"prompt": "p", "inputImageUrl": image})
+    assert [item.field for item in caught.value.fields] == ["inputImage2Url"]
 
 
 def test_missing_local_file_is_reported(tmp_path):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from fluxserve.client.live import parse_frame, socket_url_for
 from fluxserve.client.models import Output, Progress, Task, TaskHandle, Tool, parse_progress_text
 
 SEEDS = Path("/work/shared/seeds")
@@ -127,3 +128,22 @@ def test_progress_from_debugoutput(text, step, total, speed):
 def test_progress_from_unrelated_debugoutput_is_none():
     assert parse_progress_text("task_start", "") is None
     assert parse_progress_text("task_start", "loading weights") is None
+
+
+def test_socket_urls():
+    assert socket_url_for("http://127.0.0.1:8000") == "ws://127.0.0.1:8000/v1"
+    assert socket_url_for("https://flux.example.com") == "wss://flux.example.com/v1"
+    assert socket_url_for("https://api.wiro.ai") == "wss://socket.wiro.ai/v1"
+
+
+def test_frames():
+    status = parse_frame('{"type": "task_start", "id": "1", "tasktoken": "t", "message": "", "result": true}')
+    assert status.status == "task_start" and status.progress is None and status.ok
+    inner = json.dumps({"type": "progressGenerate", "stepCurrent": "2"})
+    progress = parse_frame(json.dumps({"type": "task_output", "message": inner}))
+    assert progress.status is None and progress.progress["stepCurrent"] == "2"
+    log = parse_frame('{"type": "task_output", "message": "loading weights"}')
+    assert log.status is None and log.progress is None
+    refused = parse_frame('{"type": "error", "message": "unknown token", "result": false}')
+    assert not refused.ok
+    assert parse_frame("not json") is None and parse_frame("[1]") is None

@@ -62,6 +62,7 @@ class AsyncClient:
             socket_url=socket_url,
             use_socket=use_socket,
         )
+        self._owns_http = http_client is None  # a client passed in is the caller's to close
         self._http = http_client or httpx.AsyncClient(timeout=timeout, follow_redirects=True)
 
     @property
@@ -69,7 +70,8 @@ class AsyncClient:
         return self._core.base_url
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._owns_http:
+            await self._http.aclose()
 
     async def __aenter__(self) -> AsyncClient:
         return self

@@ -25,9 +25,18 @@ STATUSES = frozenset(
 )
 
 
+WIRO_API_HOST = "api.wiro.ai"
+WIRO_SOCKET_URL = "wss://socket.wiro.ai/v1"
+
+
 def socket_url_for(base_url: str) -> str:
-    """The socket lives at ``/v1`` on the API's host: http -> ws, https -> wss."""
+    """fluxserve serves the socket at ``/v1`` on the API's host (http -> ws, https -> wss).
+
+    The hosted Wiro API keeps it on a host of its own.
+    """
     parts = urlsplit(base_url)
+    if parts.hostname == WIRO_API_HOST:
+        return WIRO_SOCKET_URL
     scheme = "wss" if parts.scheme == "https" else "ws"
     return urlunsplit((scheme, parts.netloc, "/v1", "", ""))
 
@@ -61,7 +70,9 @@ def parse_frame(text: str | bytes) -> Frame | None:
         with contextlib.suppress(ValueError):
             message = json.loads(message)
     progress = message if isinstance(message, dict) and message.get("type") == "progressGenerate" else None
-    status = kind if kind in STATUSES and progress is None else None
+    # A task_output frame whose message is plain text is a log line of the running task, not a status.
+    log_line = kind == "task_output" and isinstance(message, str) and message.strip() != ""
+    status = kind if kind in STATUSES and progress is None and not log_line else None
     return Frame(
         type=kind, ok=data.get("result", True) is not False, status=status, progress=progress, message=message
     )

@@ -64,7 +64,7 @@ class Client:
             socket_url=socket_url,
             use_socket=use_socket,
         )
-        self._timeout = timeout
+        self._owns_http = http_client is None  # a client passed in is the caller's to close
         self._http = http_client or httpx.Client(timeout=timeout, follow_redirects=True)
 
     @property
@@ -72,7 +72,8 @@ class Client:
         return self._core.base_url
 
     def close(self) -> None:
-        self._http.close()
+        if self._owns_http:
+            self._http.close()
 
     def __enter__(self) -> Client:
         return self
