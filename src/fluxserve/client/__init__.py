@@ -23,7 +23,17 @@ from fluxserve.client.errors import (
     ValidationFailed,
     WaitTimeout,
 )
-from fluxserve.client.models import ApiError, Output, Progress, Task, TaskHandle, TaskList, Tool, ToolInput
+from fluxserve.client.models import (
+    ApiError,
+    Error,
+    Output,
+    Progress,
+    Task,
+    TaskHandle,
+    TaskList,
+    Tool,
+    ToolInput,
+)
 from fluxserve.client.signing import Signer, sign
 from fluxserve.client.sync import Client
 
@@ -33,6 +43,7 @@ __all__ = [
     "AuthError",
     "Client",
     "Conflict",
+    "Error",
     "FluxserveAPIError",
     "NotFound",
     "Output",

@@ -59,8 +59,9 @@ def friendly(command: F) -> F:
             message = " ".join(str(exc).split()) or type(exc).__name__
             _stderr().print(f"[bold red]error:[/] {message}", highlight=False)
             raise typer.Exit(1) from None
-        except KeyboardInterrupt:
-            _stderr().print("[bold red]error:[/] interrupted", highlight=False)
+        except KeyboardInterrupt as exc:
+            detail = f": {exc}" if str(exc) else ""
+            _stderr().print(f"[bold red]error:[/] interrupted{detail}", highlight=False)
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
@@ -153,8 +154,12 @@ def run_command(
         if no_wait:
             _stdout().print(handle.taskid, highlight=False)
             return
-        with ProgressDisplay(err, f"task {handle.taskid}") as display:
-            task = client.wait(handle, timeout=timeout, on_progress=display)
+        try:
+            with ProgressDisplay(err, f"task {handle.taskid}") as display:
+                task = client.wait(handle, timeout=timeout, on_progress=display)
+        except KeyboardInterrupt:
+            hint = f"task {handle.taskid} keeps running; `fluxserve task kill {handle.taskid}` stops it"
+            raise KeyboardInterrupt(hint) from None
         if task.cancelled:
             raise FluxserveAPIError(f"task {task.id} was cancelled")
         paths = client.download(task, output)

@@ -50,6 +50,10 @@ class ApiError:
         return cls(code=code, message=_s(data.get("message")))
 
 
+Error = ApiError
+"""The name the issue uses for one ``errors`` entry."""
+
+
 @dataclass(frozen=True)
 class TaskHandle:
     """What ``run`` answers: enough to follow, cancel or kill the task."""
