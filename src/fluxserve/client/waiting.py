@@ -61,7 +61,6 @@ class _Watch:
     status: str = ""
     last: Progress | None = None
     last_step: tuple[int | None, int | None] | None = None
-    task: Task | None = None
 
     def remaining(self) -> float | None:
         return None if self.deadline is None else self.deadline - time.monotonic()
@@ -85,7 +84,6 @@ class _Watch:
             yield Notify(self.on_progress, event)
 
     def saw_task(self, task: Task) -> Plan[None]:
-        self.task = task
         if task.status != self.status:
             yield from self.report(Progress(status=task.status))
         yield from self.report(
