@@ -98,7 +98,9 @@ def test_wait_follows_the_live_socket(service):
     assert task.succeeded
     steps = [event.step for event in events if event.has_steps]
     assert steps and steps[-1] == 60 and steps == sorted(steps)
-    assert len(details) <= 4, len(details)
+    # Polling every 0.05 s would read Detail dozens of times; the socket needs one read to start, one to
+    # settle, and one per 5 quiet seconds (slack for a loaded machine).
+    assert len(details) <= 8, len(details)
 
 
 def test_detail_by_token_and_list(client):
