@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     allow_private_urls: bool = False
     model_memory_gb: float = 0.0
     cpu_offload: bool = False
+    max_loaded_loras: int = 8  # LoRA adapters kept loaded (least recently used ones are unloaded)
+    max_lora_bytes: int = 2 * 2**30  # size cap of a LoRA downloaded from selectedLoraModelPrivateUrl
+    lora_fetch_timeout_seconds: float = 600.0
     lease_seconds: float = 30.0  # a running task's lease; a dead worker's task is re-queued after it lapses
     max_attempts: int = 3
     poll_interval_seconds: float = 0.5  # idle worker's queue poll
@@ -79,6 +82,9 @@ class Settings(BaseSettings):
             allow_private_urls=self.allow_private_urls,
             model_memory_gb=self.model_memory_gb,
             cpu_offload=self.cpu_offload,
+            max_loaded_loras=self.max_loaded_loras,
+            max_lora_bytes=self.max_lora_bytes,
+            lora_fetch_timeout_s=self.lora_fetch_timeout_seconds,
             bfl_api_key=self.bfl_api_key,
             bfl_url=self.bfl_url,
             bfl_poll_interval=self.bfl_poll_interval,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from fluxserve.catalog import Catalog
 from fluxserve.catalog.model import ToolSpec
@@ -30,7 +30,6 @@ class ApiServices:
     nonce_max_age_seconds: int = 3600
     max_upload_bytes: int = 50 * 2**20
     kill_wait_seconds: float = 10.0
-    extra_validators: dict[str, Callable] = field(default_factory=dict)  # engine name -> validator
 
     def tool_of(self, task: TaskRecord) -> ToolSpec | None:
         try:

@@ -335,8 +335,17 @@ def _describe(exc: Exception) -> str:
 
 
 def _too_large(what: str, url: str, policy: FetchPolicy) -> InputFetchError:
-    mib = policy.max_bytes / 2**20
-    return InputFetchError(f"{what}: '{_short(url)}' is larger than the {mib:g} MiB limit")
+    return InputFetchError(
+        f"{what}: '{_short(url)}' is larger than the {_human_size(policy.max_bytes)} limit"
+    )
+
+
+def _human_size(size: int) -> str:
+    """1000 -> '1000 bytes', 52428800 -> '50 MiB'."""
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if size >= scale:
+            return f"{size / scale:g} {unit}"
+    return f"{size} bytes"
 
 
 def _stream_to_file(

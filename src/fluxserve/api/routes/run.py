@@ -15,6 +15,7 @@ from fluxserve.api.deps import authenticated, body, services, text_field
 from fluxserve.api.services import ApiServices
 from fluxserve.api.uploads import store_upload, upload_url
 from fluxserve.catalog.coerce import validate_inputs
+from fluxserve.catalog.lora import apply_lora_rules
 from fluxserve.catalog.model import ToolSpec
 from fluxserve.errors import FieldError, ToolUnavailableError, ValidationError
 from fluxserve.tasks.records import Project
@@ -52,12 +53,9 @@ def _create_task(svc: ApiServices, project: Project, spec: ToolSpec, parsed: Par
         uploaded_urls[input_name] = upload_url(svc, upload)
     _resolve_earlier_uploads(svc, project, spec, fields, files, uploaded_urls)
     validated = validate_inputs(spec, fields, frozenset(k for k, v in spec.file_fields.items() if v in files))
-    values = dict(validated.values)
-    extra = svc.extra_validators.get(spec.engine)
-    if extra is not None:
-        values.update(extra(spec, fields, values) or {})
+    validated = apply_lora_rules(spec, fields, validated)  # per-LoRA scale fields named by the catalog
+    values = {**validated.values, **uploaded_urls}
     parameters = {**validated.parameters, **uploaded_urls}
-    values.update(uploaded_urls)
     callback, note = _callback_url(fields)
     return svc.store.create_task(
         project.id, spec.tool, values, parameters, files=files, callbackurl=callback, debugoutput=note
