@@ -1,4 +1,4 @@
-"""The ``fluxserve`` command: serve | worker | make-tiny, plus the client commands (tools, run, task…)."""
+"""The ``fluxserve`` command: serve | worker | pull | make-tiny, plus the client commands."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from fluxserve.client.cli import register as register_client_commands
 
 app = typer.Typer(
     help="fluxserve: a self-hosted, Wiro-compatible task API for FLUX image models.", no_args_is_help=True
@@ -77,6 +79,28 @@ def make_tiny(
     typer.echo(f"tiny weights written to {path}")
 
 
+@app.command()
+def pull(
+    tools: Annotated[
+        list[str] | None, typer.Argument(help="Tools to fetch weights for (default: every local tool).")
+    ] = None,
+) -> None:
+    """Download real weights (and catalog LoRAs) ahead of time into the data dir's cache."""
+    from fluxserve.config import Settings
+    from fluxserve.engines.weights import pull_weights
+    from fluxserve.errors import WeightsUnavailableError
+
+    settings = Settings()
+    _configure_logging(settings.log_level)
+    try:
+        paths = pull_weights(settings.engine_config(), tools or None)
+    except WeightsUnavailableError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    for path in paths:
+        typer.echo(str(path))
+
+
 def _announce(runtime) -> None:
     settings = runtime.settings
     credentials = runtime.credentials
@@ -93,15 +117,7 @@ def _announce(runtime) -> None:
         typer.echo(line, err=True)
 
 
-def _register_client_commands() -> None:
-    try:
-        from fluxserve.client.cli import register
-    except ImportError:
-        return
-    register(app)
-
-
-_register_client_commands()
+register_client_commands(app)
 
 
 def main() -> None:
