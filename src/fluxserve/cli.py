@@ -94,7 +94,7 @@ def pull(
     _configure_logging(settings.log_level)
     try:
         paths = pull_weights(settings.engine_config(), tools or None)
-    except WeightsUnavailableError as exc:
+    except (WeightsUnavailableError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
     for path in paths:
