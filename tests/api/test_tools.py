@@ -22,7 +22,7 @@ def _seed_inputs(tool: str) -> list[tuple[str, str, str, str]]:
     """(name, label, type, default) of every input in the seed's flattened "Inputs" section."""
     text = seed_text(tool)
     section = re.search(r"## (?:Tool|Model) Inputs: (.*?) ## ", text, re.S).group(1)
-    pattern = r"- name: (\S+) label: (.*?) help: .*? type: (\S+) default: ?(.*?)(?= options:| - name: |$)"
+    pattern = r"- name: (\S+) label: (.*?) help: .*? type: (\S+) default:(.*?)(?= options:| - name: |$)"
     return [(n, lbl.strip(), t, d.strip().strip('"')) for n, lbl, t, d in re.findall(pattern, section, re.S)]
 
 
