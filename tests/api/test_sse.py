@@ -8,10 +8,11 @@ from tests.support.live import STATUS_ORDER, SseEvent, follow, is_progress, pars
 from tests.support.service import Service
 
 
-def stream(service: Service, token: str, **headers: str) -> tuple[int, str, list[SseEvent]]:
+def stream(service: Service, token: str) -> tuple[int, str, list[SseEvent]]:
     url = f"{service.base_url}/v1/Task/Events/{token}"
-    with httpx.stream("GET", url, headers=headers, timeout=120) as response:
+    with httpx.stream("GET", url, headers={"Origin": "https://app.example"}, timeout=120) as response:
         events = list(parse_sse(response.iter_lines()))
+        assert response.headers["access-control-allow-origin"] == "*"  # EventSource from any page
         return response.status_code, response.headers.get("content-type", ""), events
 
 

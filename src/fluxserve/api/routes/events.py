@@ -24,7 +24,8 @@ from fluxserve.api.services import ApiServices
 
 router = APIRouter()
 
-_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+# The token is the only credential (no cookies), so any origin may read the stream.
+_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "Access-Control-Allow-Origin": "*"}
 
 
 def sse_message(frame: dict[str, Any], event_id: int) -> str:
