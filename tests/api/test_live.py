@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from dataclasses import replace
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -14,36 +12,9 @@ import pytest
 from fluxserve.api.live import TaskFollower, opening_events, record_events
 from fluxserve.errors import NotFoundError
 from fluxserve.tasks.events import InProcessEventBus, TaskEvent
-from fluxserve.tasks.records import OutputRecord, TaskRecord
-from fluxserve.tasks.status import TIME_FIELD, TaskStatus
-
-PUBLIC = "http://files.example"
-
-
-def _task(status: TaskStatus = TaskStatus.QUEUE, **changes: Any) -> TaskRecord:
-    record = TaskRecord(
-        id=7,
-        uuid="u-7",
-        token="tok",
-        project_id=1,
-        tool="black-forest-labs/FLUX.1-Krea-dev",
-        inputs={},
-        parameters={},
-        files={},
-        status=status,
-        debugoutput="",
-        debugerror="",
-        pexit="",
-        callbackurl="",
-        times=dict.fromkeys(set(TIME_FIELD.values()) | {"postprocessstarttime"}, 0.0),
-        attempts=1,
-        kill_requested=False,
-        worker_id="w",
-        lease_expires_at=0.0,
-        callback_state="",
-        callback_attempts=0,
-    )
-    return replace(record, **changes)
+from fluxserve.tasks.records import OutputRecord
+from fluxserve.tasks.status import TaskStatus
+from tests.support.live import PUBLIC, fake_services, task_record
 
 
 def _output() -> OutputRecord:
@@ -52,20 +23,6 @@ def _output() -> OutputRecord:
 
 def _event(kind: str, message: Any = "", **flags: bool) -> TaskEvent:
     return TaskEvent("7", "tok", kind, message, **flags)
-
-
-class FakeStore:
-    def __init__(self, task: TaskRecord | None) -> None:
-        self.task = task
-        self.reads = 0
-
-    def by_token(self, token: str) -> TaskRecord | None:
-        self.reads += 1
-        return self.task if self.task is not None and self.task.token == token else None
-
-
-def _services(task: TaskRecord | None, bus: InProcessEventBus | None = None) -> SimpleNamespace:
-    return SimpleNamespace(store=FakeStore(task), events=bus or InProcessEventBus(), public_url=PUBLIC)
 
 
 async def _collect(follower: TaskFollower, limit: int = 100) -> list[dict]:
@@ -82,7 +39,7 @@ def test_frames_have_wiro_shape_and_replay_starts_at_task_queue() -> None:
     bus = InProcessEventBus()
     for kind in ("task_accept", "task_assign"):
         bus.publish(_event(kind))
-    services = _services(_task(TaskStatus.ASSIGN), bus)
+    services = fake_services(task_record(TaskStatus.ASSIGN), bus)
 
     async def scenario() -> list[dict]:
         async with TaskFollower(services, "tok", poll_seconds=30) as follower:
@@ -122,7 +79,7 @@ def _finish(bus: InProcessEventBus) -> None:
 
 def test_unknown_token_raises_not_found_and_leaves_no_listener() -> None:
     bus = InProcessEventBus()
-    services = _services(_task(), bus)
+    services = fake_services(task_record(), bus)
 
     async def scenario() -> None:
         async with TaskFollower(services, "nope"):
@@ -134,8 +91,8 @@ def test_unknown_token_raises_not_found_and_leaves_no_listener() -> None:
 
 
 def test_ended_task_without_history_gets_terminal_frames_from_the_store() -> None:
-    task = _task(TaskStatus.POSTPROCESS_END, pexit="0", outputs=[_output()])
-    services = _services(task)
+    task = task_record(TaskStatus.POSTPROCESS_END, pexit="0", outputs=[_output()])
+    services = fake_services(task)
 
     async def scenario() -> list[dict]:
         async with TaskFollower(services, "tok") as follower:
@@ -149,7 +106,7 @@ def test_ended_task_without_history_gets_terminal_frames_from_the_store() -> Non
 
 
 def test_failed_task_from_the_store_sends_the_error_frames_first() -> None:
-    task = _task(TaskStatus.POSTPROCESS_END, pexit="1", debugerror="out of memory")
+    task = task_record(TaskStatus.POSTPROCESS_END, pexit="1", debugerror="out of memory")
     kinds = [(e.type, e.message) for e in record_events(task, PUBLIC)]
     assert kinds == [
         ("task_error", "out of memory"),
@@ -162,14 +119,14 @@ def test_failed_task_from_the_store_sends_the_error_frames_first() -> None:
 
 def test_cancel_while_queued_reaches_the_follower_through_the_store() -> None:
     """Task/Cancel of a queued task publishes nothing; the quiet-time store check finds it."""
-    services = _services(_task(TaskStatus.QUEUE))
+    services = fake_services(task_record(TaskStatus.QUEUE))
 
     async def scenario() -> list[dict]:
         async with TaskFollower(services, "tok", poll_seconds=0.01) as follower:
             frames = []
             async for frame in follower.frames():
                 if frame is None:
-                    services.store.task = _task(TaskStatus.CANCEL)
+                    services.store.task = task_record(TaskStatus.CANCEL)
                 else:
                     frames.append(frame)
             return frames
@@ -180,7 +137,7 @@ def test_cancel_while_queued_reaches_the_follower_through_the_store() -> None:
 
 def test_running_task_without_history_starts_from_its_status_and_debugoutput_progress() -> None:
     progress = {"type": "progressGenerate", "stepCurrent": "3", "stepTotal": "10"}
-    task = _task(TaskStatus.START, debugoutput=json.dumps(progress))
+    task = task_record(TaskStatus.START, debugoutput=json.dumps(progress))
     events = opening_events([], task, PUBLIC, live_pending=False)
     assert [(e.type, e.message) for e in events] == [
         ("task_queue", ""),
@@ -193,7 +150,7 @@ def test_running_task_without_history_starts_from_its_status_and_debugoutput_pro
 
 def test_statuses_never_go_backwards_and_repeated_progress_is_sent_once() -> None:
     bus = InProcessEventBus()
-    services = _services(_task(TaskStatus.QUEUE), bus)
+    services = fake_services(task_record(TaskStatus.QUEUE), bus)
     progress = {"type": "progressGenerate", "stepCurrent": "1"}
 
     async def scenario() -> list[tuple[str, Any]]:

@@ -5,13 +5,20 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from types import SimpleNamespace
 from typing import Any
 
 from websockets.exceptions import ConnectionClosedOK
 from websockets.sync.client import ClientConnection, connect
 
+from fluxserve.tasks.events import InProcessEventBus
+from fluxserve.tasks.records import TaskRecord
+from fluxserve.tasks.status import TIME_FIELD, TaskStatus
 from tests.support.service import Service
+
+PUBLIC = "http://files.example"
+"""The public URL of fake services."""
 
 KREA = "black-forest-labs/FLUX.1-Krea-dev"
 STATUS_ORDER = [
@@ -90,3 +97,50 @@ def parse_sse(lines: Iterator[str]) -> Iterator[SseEvent]:
         elif not line.startswith(":"):
             name, _, value = line.partition(":")
             fields[name] = value.removeprefix(" ")
+
+
+# --- in-process fakes for TaskFollower and the routes ---------------------------------------
+
+
+def task_record(status: TaskStatus = TaskStatus.QUEUE, **changes: Any) -> TaskRecord:
+    """A task as the store hands it out (id 7, token "tok"), with ``changes`` applied."""
+    record = TaskRecord(
+        id=7,
+        uuid="u-7",
+        token="tok",
+        project_id=1,
+        tool="black-forest-labs/FLUX.1-Krea-dev",
+        inputs={},
+        parameters={},
+        files={},
+        status=status,
+        debugoutput="",
+        debugerror="",
+        pexit="",
+        callbackurl="",
+        times=dict.fromkeys(set(TIME_FIELD.values()) | {"postprocessstarttime"}, 0.0),
+        attempts=1,
+        kill_requested=False,
+        worker_id="w",
+        lease_expires_at=0.0,
+        callback_state="",
+        callback_attempts=0,
+    )
+    return replace(record, **changes)
+
+
+class FakeStore:
+    """The one store method the live routes use."""
+
+    def __init__(self, task: TaskRecord | None) -> None:
+        self.task = task
+        self.reads = 0
+
+    def by_token(self, token: str) -> TaskRecord | None:
+        self.reads += 1
+        return self.task if self.task is not None and self.task.token == token else None
+
+
+def fake_services(task: TaskRecord | None, bus: InProcessEventBus | None = None) -> SimpleNamespace:
+    """What TaskFollower needs from ApiServices: the store, the bus and the public URL."""
+    return SimpleNamespace(store=FakeStore(task), events=bus or InProcessEventBus(), public_url=PUBLIC)
