@@ -148,3 +148,13 @@ def test_get_returns_none_after_a_quiet_timeout() -> None:
         return await EventQueue(asyncio.get_running_loop()).get(timeout=0.01)
 
     assert asyncio.run(scenario()) is None
+
+
+def test_tasks_that_never_end_are_forgotten_after_idle_seconds() -> None:
+    bus = InProcessEventBus(keep_seconds=10, idle_seconds=100, sweep_every=0)
+    bus.publish(TaskEvent("1", "stuck", "task_start", "", time=1000.0))  # then its worker died
+    bus.publish(TaskEvent("2", "other", "task_accept", "", time=1050.0))
+    assert bus.subscribe("stuck", lambda _e: None)[0]
+    bus.publish(TaskEvent("2", "other", "task_assign", "", time=1101.0))
+    assert bus.subscribe("stuck", lambda _e: None)[0] == []
+    assert [e.type for e in bus.subscribe("other", lambda _e: None)[0]] == ["task_accept", "task_assign"]

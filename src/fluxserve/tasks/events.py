@@ -57,13 +57,25 @@ class EventBus(Protocol):
 class InProcessEventBus:
     """Thread-safe bus inside one process; keeps each task's recent history for late subscribers."""
 
-    def __init__(self, history: int = 64, keep_seconds: float = 3600.0) -> None:
+    def __init__(
+        self,
+        history: int = 64,
+        keep_seconds: float = 3600.0,
+        idle_seconds: float = 6 * 3600.0,
+        sweep_every: float = 10.0,
+    ) -> None:
+        """History is kept ``keep_seconds`` after a task's terminal event, or ``idle_seconds`` after
+        the last event of a task that never published one (e.g. failed by the lease sweeper)."""
         self._history_size = history
         self._keep_seconds = keep_seconds
+        self._idle_seconds = idle_seconds
+        self._sweep_every = sweep_every
         self._lock = threading.Lock()
         self._history: dict[str, deque[TaskEvent]] = {}
         self._listeners: dict[str, list[Listener]] = {}
-        self._ended_at: dict[str, float] = {}
+        self._last_at: dict[str, float] = {}
+        self._ended: set[str] = set()
+        self._next_sweep = 0.0
 
     def publish(self, event: TaskEvent) -> None:
         with self._lock:
@@ -71,8 +83,9 @@ class InProcessEventBus:
             if event.droppable and history and history[-1].droppable:
                 history.pop()  # keep only the latest progress in history
             history.append(event)
+            self._last_at[event.token] = event.time
             if event.terminal:
-                self._ended_at[event.token] = event.time
+                self._ended.add(event.token)
             self._forget_old(event.time)
             # Copied under the lock that subscribe() also takes: a new subscriber sees this
             # event either in its past or live, never both and never neither.
@@ -103,9 +116,17 @@ class InProcessEventBus:
             return len(self._listeners.get(token, ()))
 
     def _forget_old(self, now: float) -> None:
-        expired = [token for token, ended in self._ended_at.items() if now - ended > self._keep_seconds]
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + self._sweep_every
+        expired = [
+            token
+            for token, last in self._last_at.items()
+            if now - last > (self._keep_seconds if token in self._ended else self._idle_seconds)
+        ]
         for token in expired:
-            self._ended_at.pop(token, None)
+            self._last_at.pop(token, None)
+            self._ended.discard(token)
             self._history.pop(token, None)
 
 
