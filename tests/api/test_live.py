@@ -172,3 +172,24 @@ def test_statuses_never_go_backwards_and_repeated_progress_is_sent_once() -> Non
         ("task_output", progress),
         ("task_cancel", []),
     ]
+
+
+def test_a_failing_store_read_while_quiet_is_retried_not_fatal() -> None:
+    services = fake_services(task_record(TaskStatus.QUEUE))
+    failures = iter([RuntimeError("database is locked")])
+    real_by_token = services.store.by_token
+
+    def flaky(token: str):
+        error = next(failures, None)
+        if error is not None:
+            raise error
+        return real_by_token(token)
+
+    async def scenario() -> list[str]:
+        async with TaskFollower(services, "tok", poll_seconds=0.01) as follower:
+            services.store.by_token = flaky  # the opening read worked; the first quiet-time read fails
+            services.store.task = task_record(TaskStatus.CANCEL)
+            return [f["type"] for f in await _collect(follower)]
+
+    assert asyncio.run(scenario()) == ["task_queue", "task_cancel"]
+    assert next(failures, None) is None  # the failing read did happen

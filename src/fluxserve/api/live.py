@@ -227,7 +227,11 @@ class TaskFollower:
                     yield frame(candidate)
 
     async def _from_store(self) -> list[TaskEvent]:
-        task = await run_in_threadpool(self._services.store.by_token, self.token)
+        try:
+            task = await run_in_threadpool(self._services.store.by_token, self.token)
+        except Exception:  # e.g. the database is briefly unavailable: try again after the next quiet spell
+            log.warning("live follower could not read task token %s…", self.token[:6], exc_info=True)
+            return []
         return record_events(task, self._services.public_url) if task is not None else []
 
 
