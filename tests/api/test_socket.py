@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 
 import httpx
@@ -202,3 +203,17 @@ def test_a_worker_in_another_process_is_followed_through_the_store(
     assert [o["url"] for o in frames[-1]["message"]] == [
         o["url"] for o in service.wait(run["taskid"])["outputs"]
     ]
+
+
+def test_registering_mid_run_replays_the_missed_statuses_then_goes_live(service: Service) -> None:
+    run = run_krea(service, steps=100, size=512)
+    while '"stepCurrent"' not in (detail := service.detail(run["taskid"]))["debugoutput"]:
+        assert detail["status"] not in ("task_postprocess_end", "task_cancel"), detail["status"]
+        time.sleep(0.05)
+    seen_before = int(json.loads(detail["debugoutput"])["stepCurrent"])  # Detail's progress line
+    frames = follow(service, run["socketaccesstoken"])
+
+    assert statuses(frames) == STATUS_ORDER
+    progress = [int(f["message"]["stepCurrent"]) for f in frames if is_progress(f)]
+    assert progress[0] >= seen_before  # the replay starts from the latest progress, not step 1
+    assert progress[-1] == 100
