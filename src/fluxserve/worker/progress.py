@@ -16,6 +16,11 @@ class StepProgress:
     Checks the task's kill flag on every step (one indexed read) and raises TaskKilled out of the
     pipeline when it is set. Progress is published at most every ``min_interval`` seconds (and
     always for the last step) so fast models do not flood subscribers or the database.
+
+    Speed is measured from the first step on, not from the start of the task: a model that loads
+    on the task's first use would otherwise show a crawl. The first report therefore waits for the
+    second step (or the last, for one-step tasks), and elapsed time counts the first step as an
+    average one.
     """
 
     def __init__(
@@ -27,7 +32,7 @@ class StepProgress:
         self._is_killed = is_killed
         self._report = report
         self._min_interval = min_interval
-        self._started = time.monotonic()
+        self._first: tuple[int, float] | None = None  # (step, time) of the first callback
         self._last_report = 0.0
         self.step = 0
         self.total = 0
@@ -37,13 +42,25 @@ class StepProgress:
         if self._is_killed():
             raise TaskKilled(f"killed at step {step}/{total}")
         now = time.monotonic()
+        if self._first is None:
+            self._first = (step, now)
+            if step < total:
+                return
+        first_step, first_time = self._first
         if step >= total or now - self._last_report >= self._min_interval:
             self._last_report = now
-            self._report(progress_line(step, total, now - self._started))
+            self._report(progress_line(step, total, _elapsed(step, first_step, now - first_time)))
 
     def check_killed(self) -> None:
         if self._is_killed():
             raise TaskKilled("killed before generation started")
+
+
+def _elapsed(step: int, first_step: int, since_first: float) -> float:
+    """Time for ``step`` steps, extrapolating the first step's duration from the later ones."""
+    if step <= first_step or since_first <= 0:
+        return since_first
+    return since_first * step / (step - first_step)
 
 
 def progress_text(message: dict[str, str]) -> str:
