@@ -9,20 +9,9 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from fluxserve.client.models import Progress
+from fluxserve.tasks.status import TaskStatus
 
-STATUSES = frozenset(
-    {
-        "task_queue",
-        "task_accept",
-        "task_assign",
-        "task_preprocess_start",
-        "task_preprocess_end",
-        "task_start",
-        "task_output",
-        "task_postprocess_end",
-        "task_cancel",
-    }
-)
+STATUSES = frozenset(status.value for status in TaskStatus)
 
 
 WIRO_API_HOST = "api.wiro.ai"

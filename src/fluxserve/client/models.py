@@ -12,7 +12,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-TERMINAL_STATUSES = frozenset({"task_postprocess_end", "task_cancel"})
+from fluxserve.tasks.status import TaskStatus
+
+TERMINAL_STATUSES = frozenset(status.value for status in TaskStatus if status.is_terminal())
 """Once a task shows one of these, polling stops (the seeds' "Completed Task Statuses")."""
 
 

@@ -25,6 +25,7 @@ from fluxserve.client.core import ClientCore, ProgressCallback, TaskRef
 from fluxserve.client.errors import TaskFailed, WaitTimeout
 from fluxserve.client.live import frame_progress, parse_frame, subscribe_message
 from fluxserve.client.models import TERMINAL_STATUSES, Progress, Task, parse_progress_text
+from fluxserve.tasks.status import PIPELINE_ORDER
 
 logger = logging.getLogger(__name__)
 
@@ -34,21 +35,7 @@ QUIET_CHECK = 5.0
 SOCKET_OPEN_TIMEOUT = 5.0
 MAX_POLL_INTERVAL = 2.0
 
-_ORDER = {
-    status: rank
-    for rank, status in enumerate(
-        (
-            "task_queue",
-            "task_accept",
-            "task_assign",
-            "task_preprocess_start",
-            "task_preprocess_end",
-            "task_start",
-            "task_output",
-            "task_postprocess_end",
-        )
-    )
-}
+_ORDER = {status.value: rank for rank, status in enumerate(PIPELINE_ORDER)}
 """A task only moves forward; a socket replaying history must not make the reported status jump back."""
 
 
