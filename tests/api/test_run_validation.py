@@ -138,3 +138,25 @@ def test_unknown_route_and_wrong_method_answer_in_the_error_shape(queue_only_ser
     assert missing.status_code == 404 and missing.json()["result"] is False
     wrong = httpx.get(f"{queue_only_service.base_url}/v1/Task/Detail")
     assert wrong.status_code == 405 and wrong.json()["result"] is False
+
+
+@pytest.mark.parametrize("taskid", ["99999999999999999999999999", "-1", "１", "1; drop table tasks", ""])
+def test_odd_task_ids_are_simply_unknown(queue_only_service: Service, taskid: str) -> None:
+    response = queue_only_service.post("/v1/Task/Detail", json={"taskid": taskid})
+    assert response.status_code == 200
+    assert response.json()["result"] is False and response.json()["errors"][0]["code"] == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"prompt": {"nested": True}},
+        {"prompt": "x", "steps": 1e308, "width": 2**70},
+        {"prompt": "x", "seed": "1e30"},
+        {"prompt": "\u0000\ud7ff" * 10, "steps": "  7  ", "width": " 64", "height": "64 "},
+    ],
+)
+def test_strange_values_never_cause_a_server_error(queue_only_service: Service, body: dict) -> None:
+    response = _run(queue_only_service, json=body)
+    assert response.status_code in (200, 400), response.text
+    assert isinstance(response.json()["result"], bool)

@@ -148,9 +148,10 @@ class TaskStore:
         """A project's task by id, socket access token or uuid; NotFoundError when none matches."""
         t = schema.tasks
         if taskid:
-            if not str(taskid).strip().isdigit():
+            text = str(taskid).strip()
+            if not (text.isascii() and text.isdigit() and len(text) <= 18):  # fits a 64-bit id
                 raise NotFoundError(f"Task '{taskid}' does not exist")
-            condition = t.c.id == int(str(taskid).strip())
+            condition = t.c.id == int(text)
         elif token:
             condition = t.c.token == token
         elif task_uuid:
