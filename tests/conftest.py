@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support.postgres import PostgresServer, start_postgres
 from tests.support.service import Service
 
 
@@ -51,5 +53,22 @@ def queue_only_service(tmp_path_factory: pytest.TempPathFactory, tiny_weights_di
         weights=str(tiny_weights_dir),
         env_overrides={"FLUXSERVE_WORKERS": "0"},
     ).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server for this session (Debian's packages), or a skip where none is installed.
+
+    ``.ci/run`` sets FLUXSERVE_REQUIRE_POSTGRES=1, which turns a missing server into an error.
+    """
+    server = start_postgres()
+    if server is None:
+        if os.environ.get("FLUXSERVE_REQUIRE_POSTGRES") == "1":
+            raise RuntimeError(
+                "PostgreSQL is required (FLUXSERVE_REQUIRE_POSTGRES=1) but initdb was not found"
+            )
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql); CI always runs these tests")
     yield server
     server.stop()

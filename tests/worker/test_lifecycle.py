@@ -115,3 +115,19 @@ def test_missing_weights_fail_the_task_with_instructions_and_the_server_keeps_ru
     assert "FLUXSERVE_WEIGHTS" in task["debugerror"]
     assert "Traceback" not in task["debugerror"]
     assert httpx.get(f"{server.base_url}/healthz").status_code == 200
+
+
+def test_the_service_runs_and_recovers_tasks_on_postgresql(make_service, tmp_path, postgres) -> None:
+    database = postgres.new_database()
+    first = make_service(data_dir=tmp_path / "pg", FLUXSERVE_DATABASE_URL=database)
+    done = first.wait(first.run(KREA, **QUICK)["taskid"])
+    assert done["status"] == "task_postprocess_end" and done["pexit"] == "0"
+    running = first.run(KREA, **LONG)["taskid"]
+    _wait_running(first, running)
+    first.hard_kill()
+    second = make_service(data_dir=tmp_path / "pg", FLUXSERVE_DATABASE_URL=database)
+    assert second.wait(running, timeout=300)["status"] == "task_postprocess_end"
+    assert [task["id"] for task in second.post("/v1/Task/List", json={}).json()["tasklist"]] == [
+        running,
+        done["id"],
+    ]
