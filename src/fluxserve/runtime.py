@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fluxserve.api import ApiServices, create_app
+from fluxserve.api.live import record_events
 from fluxserve.catalog import Catalog
 from fluxserve.config import Settings
 from fluxserve.engines.registry import EngineRegistry
@@ -74,7 +75,7 @@ class Runtime:
             self.store,
             self.settings.max_attempts,
             interval=max(0.5, self.settings.lease_seconds / 3),
-            on_ended=lambda _task_id: dispatcher.wake(),
+            on_ended=lambda task_id: self._announce_recovered_end(task_id, dispatcher),
         )
         self.background = [sweeper, dispatcher]
         if with_worker and self.settings.workers > 0:
@@ -96,6 +97,12 @@ class Runtime:
             self.services.on_task_queued = self.worker.wake
         for part in self.background:
             part.start()
+
+    def _announce_recovered_end(self, task_id: int, dispatcher: CallbackDispatcher) -> None:
+        """The sweeper ended a task whose worker died: tell live followers and the callback sender."""
+        for event in record_events(self.store.get(task_id), self.services.public_url):
+            self.events.publish(event)
+        dispatcher.wake()
 
     def stop_background(self) -> None:
         for part in reversed(self.background):

@@ -89,7 +89,8 @@ def run_text_to_image(
 
 
 def _generator_device(device: str) -> str:
-    return "cuda" if device.startswith("cuda") else device
+    """The device for ``torch.Generator``: the pipeline's own (``cuda:1`` stays ``cuda:1``)."""
+    return device
 
 
 def _step_callback(progress: StepCallback, done: int, total: int):
