@@ -26,8 +26,8 @@ _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off", ""}
 
 
-class _Invalid(Exception):
-    """Internal: one field's value is unacceptable; the message says what is allowed."""
+class InvalidValue(ValueError):
+    """One value is unacceptable; the message says what is allowed (the caller adds the field name)."""
 
 
 @dataclass(frozen=True)
@@ -51,8 +51,8 @@ def validate_inputs(
     for spec in tool.inputs:
         uploaded = spec.rules.file_field in file_fields if spec.rules.file_field else False
         try:
-            values[spec.name] = _coerce_one(spec, raw.get(spec.name), uploaded)
-        except _Invalid as exc:
+            values[spec.name] = coerce_value(spec, raw.get(spec.name), uploaded)
+        except InvalidValue as exc:
             errors.append(FieldError(spec.name, str(exc)))
     if errors:
         raise ValidationError(errors)
@@ -70,17 +70,18 @@ def to_wire_string(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _coerce_one(spec: InputSpec, value: Any, uploaded: bool) -> Any:
+def coerce_value(spec: InputSpec, value: Any, uploaded: bool = False) -> Any:
+    """One input's value, coerced and checked by its rules (defaults filled); raises InvalidValue."""
     rules = spec.rules
     missing = value is None or (isinstance(value, str) and value.strip() == "" and rules.kind != "seed")
     if missing:
         if rules.required and not uploaded:
             if rules.kind == "image":
-                raise _Invalid(
+                raise InvalidValue(
                     f"is required: give an http(s) URL of an image, the name of a file uploaded earlier, "
                     f"or send the image as the multipart file part '{rules.file_field}'"
                 )
-            raise _Invalid("is required and must not be empty")
+            raise InvalidValue("is required and must not be empty")
         if rules.kind == "multiselect":
             return []  # nothing selected: run without catalog adapters
         if rules.kind in ("url", "image"):
@@ -92,15 +93,15 @@ def _coerce_one(spec: InputSpec, value: Any, uploaded: bool) -> Any:
     return coerce(spec, value)
 
 
-def _as_int(value: Any, what: str = "a whole number") -> int:
+def as_int(value: Any, what: str = "a whole number") -> int:
     if isinstance(value, bool):
-        raise _Invalid(f"must be {what}, got a boolean")
+        raise InvalidValue(f"must be {what}, got a boolean")
     if isinstance(value, int):
         return value
     if isinstance(value, float):
         if math.isfinite(value) and value.is_integer():
             return int(value)
-        raise _Invalid(f"must be {what}, got {value!r}")
+        raise InvalidValue(f"must be {what}, got {value!r}")
     if isinstance(value, str):
         text = value.strip()
         if _INT_RE.match(text):
@@ -108,16 +109,16 @@ def _as_int(value: Any, what: str = "a whole number") -> int:
         try:
             number = float(text)
         except ValueError:
-            raise _Invalid(f"must be {what}, got {value!r}") from None
+            raise InvalidValue(f"must be {what}, got {value!r}") from None
         if math.isfinite(number) and number.is_integer():
             return int(number)
-    raise _Invalid(f"must be {what}, got {value!r}")
+    raise InvalidValue(f"must be {what}, got {value!r}")
 
 
 def _check_range(spec: InputSpec, number: float, unit: str = "") -> None:
     low, high = spec.rules.min, spec.rules.max
     if (low is not None and number < low) or (high is not None and number > high):
-        raise _Invalid(f"must be between {_fmt(low)} and {_fmt(high)}{unit}, got {_fmt(number)}")
+        raise InvalidValue(f"must be between {_fmt(low)} and {_fmt(high)}{unit}, got {_fmt(number)}")
 
 
 def _fmt(number: float | None) -> str:
@@ -127,11 +128,11 @@ def _fmt(number: float | None) -> str:
 
 
 def _coerce_integer(spec: InputSpec, value: Any) -> int:
-    number = _as_int(value)
+    number = as_int(value)
     _check_range(spec, number)
     step = spec.rules.multiple_of
     if step and number % step:
-        raise _Invalid(
+        raise InvalidValue(
             f"must be a multiple of {step}, got {number} (nearest: {round(number / step) * step or step})"
         )
     return number
@@ -139,13 +140,13 @@ def _coerce_integer(spec: InputSpec, value: Any) -> int:
 
 def _coerce_float(spec: InputSpec, value: Any) -> float:
     if isinstance(value, bool):
-        raise _Invalid("must be a number, got a boolean")
+        raise InvalidValue("must be a number, got a boolean")
     try:
         number = float(value.strip() if isinstance(value, str) else value)
     except (TypeError, ValueError):
-        raise _Invalid(f"must be a number, got {value!r}") from None
+        raise InvalidValue(f"must be a number, got {value!r}") from None
     if not math.isfinite(number):
-        raise _Invalid(f"must be a finite number, got {value!r}")
+        raise InvalidValue(f"must be a finite number, got {value!r}")
     _check_range(spec, number)
     return number
 
@@ -153,9 +154,9 @@ def _coerce_float(spec: InputSpec, value: Any) -> float:
 def _coerce_seed(spec: InputSpec, value: Any) -> int:
     if isinstance(value, str) and value.strip() == "":
         return random.randint(0, 2**32 - 1)  # empty seed: pick one, echoed so the run can be repeated
-    number = _as_int(value, f"a whole number from 0 to {SEED_MAX} (or empty for a random seed)")
+    number = as_int(value, f"a whole number from 0 to {SEED_MAX} (or empty for a random seed)")
     if not 0 <= number <= SEED_MAX:
-        raise _Invalid(
+        raise InvalidValue(
             f"must be a whole number from 0 to {SEED_MAX} (or empty for a random seed), got {number}"
         )
     return number
@@ -169,17 +170,17 @@ def _coerce_boolean(spec: InputSpec, value: Any) -> bool:
         return True
     if text in _FALSE:
         return False
-    raise _Invalid(f"must be one of 'true' or 'false', got {value!r}")
+    raise InvalidValue(f"must be one of 'true' or 'false', got {value!r}")
 
 
 def _coerce_select(spec: InputSpec, value: Any) -> str:
     if isinstance(value, (list, dict)):
-        raise _Invalid(f"must be one value, got {type(value).__name__}")
+        raise InvalidValue(f"must be one value, got {type(value).__name__}")
     text = to_wire_string(value).strip()
     allowed = spec.option_values
     if text not in allowed and not (text == "" and not allowed):
         shown = ", ".join(f"'{item}'" for item in allowed) or "'' (nothing)"
-        raise _Invalid(f"must be one of {shown}, got {text!r}")
+        raise InvalidValue(f"must be one of {shown}, got {text!r}")
     return text
 
 
@@ -188,7 +189,8 @@ def _coerce_multiselect(spec: InputSpec, value: Any) -> list[str]:
     allowed = spec.option_values
     unknown = [item for item in items if item not in allowed]
     if unknown:
-        raise _Invalid(f"unknown option(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(allowed)}")
+        shown = ", ".join(map(repr, unknown))
+        raise InvalidValue(f"unknown option(s) {shown}; allowed: {', '.join(allowed)}")
     return list(dict.fromkeys(items))
 
 
@@ -202,7 +204,7 @@ def split_multi_value(value: Any) -> list[str]:
             try:
                 value = json.loads(text)
             except json.JSONDecodeError:
-                raise _Invalid(f"is not a valid list: {text!r}") from None
+                raise InvalidValue(f"is not a valid list: {text!r}") from None
         else:
             return [part.strip() for part in text.split(",") if part.strip()]
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -211,16 +213,16 @@ def split_multi_value(value: Any) -> list[str]:
         isinstance(item, (str, int)) and not isinstance(item, bool) for item in value
     ):
         return [str(item).strip() for item in value if str(item).strip()]
-    raise _Invalid(f"must be an id, a list of ids or a comma-separated string, got {value!r}")
+    raise InvalidValue(f"must be an id, a list of ids or a comma-separated string, got {value!r}")
 
 
 def _coerce_string(spec: InputSpec, value: Any) -> str:
     if isinstance(value, (list, dict, bool)):
-        raise _Invalid(f"must be text, got {type(value).__name__}")
+        raise InvalidValue(f"must be text, got {type(value).__name__}")
     text = str(value)
     limit = spec.rules.max_length
     if limit and len(text) > limit:
-        raise _Invalid(f"must be at most {limit} characters, got {len(text)}")
+        raise InvalidValue(f"must be at most {limit} characters, got {len(text)}")
     return text
 
 
@@ -228,7 +230,7 @@ def _coerce_url(spec: InputSpec, value: Any) -> str:
     text = _coerce_string(spec, value).strip()
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise _Invalid(f"must be an http:// or https:// URL, got {text!r}")
+        raise InvalidValue(f"must be an http:// or https:// URL, got {text!r}")
     return text
 
 

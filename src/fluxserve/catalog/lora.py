@@ -23,7 +23,6 @@ Pure Python (PyYAML only), like the rest of the catalog package.
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -31,8 +30,8 @@ from typing import Any
 
 import yaml
 
-from fluxserve.catalog.coerce import ValidatedInputs, to_wire_string
-from fluxserve.catalog.model import ToolSpec
+from fluxserve.catalog.coerce import InvalidValue, ValidatedInputs, coerce_value, to_wire_string
+from fluxserve.catalog.model import InputRules, InputSpec, ToolSpec
 from fluxserve.errors import FieldError, ValidationError
 
 SELECT_FIELD = "selectedLoraModel"
@@ -48,6 +47,11 @@ class LoraScale:
     max: float
     default: float
     step: float
+
+    def as_input(self) -> InputSpec:
+        """The scale as a float input, so it is coerced and checked like every other input."""
+        rules = InputRules(kind="float", min=self.min, max=self.max)
+        return InputSpec(self.id, f"{self.id} scale", "", "float", self.default, rules=rules)
 
 
 @dataclass(frozen=True)
@@ -112,26 +116,12 @@ def validate_lora_scales(raw: Mapping[str, Any], selected: Sequence[str]) -> dic
     for lora_id in selected:
         setting = known[lora_id].scale
         try:
-            scales[setting.id] = _scale_value(setting, raw.get(setting.id))
-        except ValueError as exc:
+            scales[setting.id] = coerce_value(setting.as_input(), raw.get(setting.id))
+        except InvalidValue as exc:
             errors.append(FieldError(setting.id, str(exc)))
     if errors:
         raise ValidationError(errors)
     return scales
-
-
-def _scale_value(setting: LoraScale, value: Any) -> float:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return setting.default
-    if isinstance(value, bool):
-        raise ValueError("must be a number, got a boolean")
-    try:
-        number = float(value.strip() if isinstance(value, str) else value)
-    except (TypeError, ValueError):
-        raise ValueError(f"must be a number, got {value!r}") from None
-    if not math.isfinite(number) or not setting.min <= number <= setting.max:
-        raise ValueError(f"must be between {setting.min:g} and {setting.max:g}, got {value!r}")
-    return number
 
 
 def apply_lora_rules(tool: ToolSpec, raw: Mapping[str, Any], validated: ValidatedInputs) -> ValidatedInputs:

@@ -13,7 +13,8 @@ from starlette.responses import JSONResponse
 from fluxserve.api.deps import authenticated, body, services, text_field
 from fluxserve.api.live import record_events
 from fluxserve.api.services import ApiServices
-from fluxserve.catalog.coerce import _as_int, _Invalid
+from fluxserve.catalog.coerce import InvalidValue, coerce_value
+from fluxserve.catalog.model import InputRules, InputSpec
 from fluxserve.errors import FieldError, NotFoundError, ValidationError
 from fluxserve.tasks.records import Project, TaskRecord
 from fluxserve.wire import ok_body
@@ -43,8 +44,8 @@ async def task_detail(request: Request) -> JSONResponse:
 async def task_list(request: Request) -> JSONResponse:
     project = await authenticated(request)
     fields = (await body(request)).fields
-    start = _bounded_int(fields, "start", 0, 0, 10**9)
-    limit = _bounded_int(fields, "limit", 20, 1, 1000)
+    start = _paging_value(fields, START)
+    limit = _paging_value(fields, LIMIT)
     svc = services(request)
     total, tasks = await run_in_threadpool(svc.store.list, project.id, start, limit)
     return JSONResponse(ok_body(total=str(total), tasklist=[svc.task_json(task) for task in tasks]))
@@ -82,14 +83,17 @@ def _announce_end(svc: ApiServices, task: TaskRecord) -> None:
         svc.events.publish(event)
 
 
-def _bounded_int(fields: dict, name: str, default: int, low: int, high: int) -> int:
-    raw = fields.get(name)
-    if raw is None or str(raw).strip() == "":
-        return default
+def _paging_input(name: str, default: int, low: int, high: int) -> InputSpec:
+    return InputSpec(name, name, "", "number", default, rules=InputRules(kind="integer", min=low, max=high))
+
+
+START = _paging_input("start", 0, 0, 10**9)
+LIMIT = _paging_input("limit", 20, 1, 1000)
+
+
+def _paging_value(fields: dict, spec: InputSpec) -> int:
+    """Task/List's start/limit, coerced and checked like any tool input."""
     try:
-        value = _as_int(raw)
-    except _Invalid as exc:
-        raise ValidationError([FieldError(name, str(exc))]) from None
-    if not low <= value <= high:
-        raise ValidationError([FieldError(name, f"must be between {low} and {high}, got {value}")])
-    return value
+        return coerce_value(spec, fields.get(spec.name))
+    except InvalidValue as exc:
+        raise ValidationError([FieldError(spec.name, str(exc))]) from None
