@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import io
-import json
-import subprocess
 
 import httpx
 import pytest
 from PIL import Image
 
 from tests.support.files import image_bytes, static_server
-from tests.support.seeds import curl_command, header_recipe
+from tests.support.seeds import run_seed_curl
 from tests.support.service import Service
 
 KONTEXT = "wiro/flux_kontext_dev_with_2_image"
@@ -37,11 +35,7 @@ def test_the_seed_request_runs_with_files_uploaded_earlier(service: Service) -> 
         "flux_kontext_dog.jpg",
     ]
     assert httpx.get(upload["list"][0]["url"]).content == room
-    script = header_recipe(KONTEXT, service.api_key, service.api_secret) + " "
-    script += curl_command(KONTEXT, "Run Command - Make HTTP Post Request", service.base_url)
-    answer = json.loads(
-        subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True).stdout
-    )
+    answer = run_seed_curl(service, KONTEXT)
     assert answer["result"] is True, answer
     task = service.wait(answer["taskid"], timeout=300)
     assert _output_image(task).size == (96, 64)  # follows the first image

@@ -3,17 +3,15 @@ words, private-URL LoRAs and their failures, and base-model isolation."""
 
 from __future__ import annotations
 
-import json
 import pickle
 import shutil
-import subprocess
 
 import httpx
 import pytest
 from safetensors.torch import load_file, save_file
 
 from tests.support.files import static_server
-from tests.support.seeds import curl_command, header_recipe
+from tests.support.seeds import run_seed_curl
 from tests.support.service import Service
 
 LORA = "wiro/text-to-image-flux-lora-fast"
@@ -39,11 +37,7 @@ def poster_lora(tiny_weights_dir):
 
 
 def test_the_seed_request_runs_verbatim_on_the_base_model(service: Service) -> None:
-    script = header_recipe(LORA, service.api_key, service.api_secret) + " "
-    script += curl_command(LORA, "Run Command - Make HTTP Post Request", service.base_url)
-    answer = json.loads(
-        subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True).stdout
-    )
+    answer = run_seed_curl(service, LORA)
     assert answer["result"] is True, answer
     task = service.wait(answer["taskid"], timeout=300)
     assert task["status"] == "task_postprocess_end", task["debugerror"]

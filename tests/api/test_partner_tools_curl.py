@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,23 +18,11 @@ import pytest
 from PIL import Image
 
 from tests.engines.fake_bfl import FakeBfl
-from tests.support.seeds import curl_command, header_recipe
+from tests.support.seeds import run_seed_curl
 from tests.support.service import Service
 
 ULTRA = "black-forest-labs/flux-pro-1-1-ultra"
 FLUX2 = "black-forest-labs/flux-2-pro-t2i"
-RUN = "Run Command - Make HTTP Post Request"
-
-
-def run_seed_curl(service: Service, tool: str) -> dict:
-    """The seed's header recipe and Run curl, in bash, exactly as a user pastes them."""
-    script = (
-        header_recipe(tool, service.api_key, service.api_secret)
-        + "\n"
-        + curl_command(tool, RUN, service.base_url)
-    )
-    completed = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60, check=True)
-    return json.loads(completed.stdout)
 
 
 def image_of(service: Service, output: dict) -> Image.Image:

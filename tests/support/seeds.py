@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
 from pathlib import Path
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
@@ -39,3 +41,19 @@ def curl_command(tool: str, heading: str, base_url: str) -> str:
     end = command.rindex("'")
     payload = command[start:end].replace("'", "'\\''")
     return command[:start] + payload + command[end:]
+
+
+RUN = "Run Command - Make HTTP Post Request"
+
+
+def run_seed_curl(service, tool: str, heading: str = RUN, replace: tuple[str, str] | None = None) -> dict:
+    """The seed's header recipe and one of its curl examples, run in bash against ``service``.
+
+    ``replace`` swaps the example's identifier (e.g. task id "2221") for one of ours.
+    """
+    command = curl_command(tool, heading, service.base_url)
+    if replace:
+        command = command.replace(*replace)
+    script = header_recipe(tool, service.api_key, service.api_secret) + " " + command
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    return json.loads(result.stdout)

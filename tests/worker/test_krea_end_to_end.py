@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import io
-import json
-import subprocess
 
 import httpx
 from PIL import Image
 
-from tests.support.seeds import curl_command, header_recipe
+from tests.support.seeds import run_seed_curl
 from tests.support.service import Service
 
 KREA = "black-forest-labs/FLUX.1-Krea-dev"
@@ -24,24 +22,6 @@ TIME_FIELDS = [
 ]
 
 
-def _bash(service: Service, heading: str, tool: str = KREA) -> dict:
-    script = (
-        header_recipe(tool, service.api_key, service.api_secret)
-        + " "
-        + curl_command(tool, heading, service.base_url)
-    )
-    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60, check=True)
-    return json.loads(result.stdout)
-
-
-def _seed_curl_with(service: Service, heading: str, old: str, new: str) -> dict:
-    """One of the seeds' Detail/Kill curls, with the example's identifier replaced by ours."""
-    script = header_recipe(KREA, service.api_key, service.api_secret) + " "
-    script += curl_command(KREA, heading, service.base_url).replace(old, new)
-    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60, check=True)
-    return json.loads(result.stdout)
-
-
 def _png(service: Service, output: dict) -> Image.Image:
     response = httpx.get(output["url"], timeout=30)  # no signature: the access key is in the path
     assert response.status_code == 200
@@ -53,7 +33,7 @@ def _png(service: Service, output: dict) -> Image.Image:
 
 
 def test_the_seed_curl_runs_verbatim_and_its_detail_curls_find_the_task(service: Service) -> None:
-    answer = _bash(service, "Run Command - Make HTTP Post Request")
+    answer = run_seed_curl(service, KREA)
     assert answer["result"] is True and answer["errors"] == []
     assert set(answer) == {"errors", "taskid", "socketaccesstoken", "result"}
     task = service.wait(answer["taskid"], timeout=300)
@@ -62,14 +42,17 @@ def test_the_seed_curl_runs_verbatim_and_its_detail_curls_find_the_task(service:
     assert task["parameters"]["seed"] == "3572004920" and task["parameters"]["steps"] == "25"
     assert _png(service, task["outputs"][0]).size == (1024, 1024)
 
-    by_id = _seed_curl_with(
-        service, "Get Task Detail - Make HTTP Post Request with Task ID", '"2221"', f'"{answer["taskid"]}"'
-    )
-    by_token = _seed_curl_with(
+    by_id = run_seed_curl(
         service,
+        KREA,
+        "Get Task Detail - Make HTTP Post Request with Task ID",
+        ('"2221"', f'"{answer["taskid"]}"'),
+    )
+    by_token = run_seed_curl(
+        service,
+        KREA,
         "Get Task Detail - Make HTTP Post Request with Socket Access Token",
-        "eDcCm5yyUfIvMFspTwww49OUfgXkQt",
-        answer["socketaccesstoken"],
+        ("eDcCm5yyUfIvMFspTwww49OUfgXkQt", answer["socketaccesstoken"]),
     )
     assert by_id["tasklist"][0]["id"] == by_token["tasklist"][0]["id"] == answer["taskid"]
     by_uuid = service.post("/v1/Task/Detail", json={"uuid": task["uuid"]}).json()
