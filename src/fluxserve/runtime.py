@@ -8,7 +8,6 @@ import logging
 import os
 import secrets
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from fluxserve.api import ApiServices, create_app
 from fluxserve.api.live import record_events
@@ -133,7 +132,3 @@ def build_runtime(settings: Settings) -> Runtime:
         kill_wait_seconds=settings.kill_wait_seconds,
     )
     return Runtime(settings, store, catalog, storage, events, engines, credentials, services)
-
-
-def data_dir_of(settings: Settings) -> Path:
-    return settings.data_dir.resolve()

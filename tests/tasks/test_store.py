@@ -77,6 +77,8 @@ def test_only_the_owning_worker_can_advance_and_finish(store: TaskStore, project
     store.claim("w1", 30)
     assert not store.advance(task.id, "w2", TaskStatus.ASSIGN)
     assert store.advance(task.id, "w1", TaskStatus.ASSIGN)
+    assert not store.advance(task.id, "w1", TaskStatus.ACCEPT)  # statuses only move forward
+    assert store.get(task.id).status is TaskStatus.ASSIGN
     output = NewOutput(name="0.png", contenttype="image/png", size=3, storage_key="k", accesskey="a" * 30)
     assert store.finish(task.id, "w1", status=TaskStatus.POSTPROCESS_END, outputs=[output])
     ended = store.get(task.id)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from fluxserve.catalog import Catalog
 from fluxserve.catalog.model import ToolSpec
+from fluxserve.errors import NotFoundError
 from fluxserve.storage.local import LocalStorage
 from fluxserve.tasks.events import EventBus
 from fluxserve.tasks.records import TaskRecord
@@ -34,7 +35,7 @@ class ApiServices:
     def tool_of(self, task: TaskRecord) -> ToolSpec | None:
         try:
             return self.catalog.get(task.tool)
-        except Exception:
+        except NotFoundError:  # a tool removed from the catalog since the task ran
             return None
 
     def task_json(self, task: TaskRecord) -> dict:

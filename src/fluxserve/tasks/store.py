@@ -23,7 +23,7 @@ from alembic.config import Config as AlembicConfig
 from fluxserve.errors import ConflictError, NotFoundError
 from fluxserve.tasks import schema
 from fluxserve.tasks.records import NewOutput, OutputRecord, Project, TaskRecord, UploadRecord
-from fluxserve.tasks.status import RUNNING_STATUSES, TIME_FIELD, TaskStatus
+from fluxserve.tasks.status import RUNNING_STATUSES, TIME_FIELD, TaskStatus, can_advance
 
 log = logging.getLogger(__name__)
 
@@ -351,15 +351,20 @@ class TaskStore:
     def advance(
         self, task_id: int, worker_id: str, status: TaskStatus, debugoutput: str | None = None
     ) -> bool:
-        """Move a task this worker owns to ``status`` and stamp its time; False if it is no longer ours."""
+        """Move a task this worker owns forward to ``status`` and stamp its time.
+
+        False when the task is no longer this worker's, or already at or past ``status``.
+        """
         now = time.time()
         values: dict[str, Any] = {"status": status.value, TIME_FIELD[status]: now}
         if status is TaskStatus.OUTPUT:
             values["postprocessstarttime"] = now
         if debugoutput is not None:
             values["debugoutput"] = debugoutput
+        earlier = [s.value for s in RUNNING_STATUSES if can_advance(s, status)]
+        statement = self._owned(task_id, worker_id).where(schema.tasks.c.status.in_(earlier)).values(**values)
         with self.engine.begin() as conn:
-            return bool(conn.execute(self._owned(task_id, worker_id).values(**values)).rowcount)
+            return bool(conn.execute(statement).rowcount)
 
     def renew_lease(self, task_id: int, worker_id: str, lease_seconds: float) -> bool:
         with self.engine.begin() as conn:
