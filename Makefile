@@ -18,6 +18,7 @@ run: install
 	$(BIN)/fluxserve serve
 
 test: install
+	tests/ensure-postgres
 	$(BIN)/python -m pytest
 
 lint: install

@@ -5,15 +5,50 @@ Built only by entry points (cli.py) and passed down; nothing creates Settings at
 
 from __future__ import annotations
 
-import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from fluxserve.engines.base import EngineConfig
-from fluxserve.engines.partner import backends_from_environ
+
+BACKEND_PREFIX = "FLUXSERVE_BACKEND_"
+"""``FLUXSERVE_BACKEND_<TOOL SLUG>=bfl|local|local:<repo>|off|auto`` chooses a partner tool's backend."""
+
+
+def backends_from_variables(variables: Mapping[str, Any]) -> dict[str, str]:
+    """``FLUXSERVE_BACKEND_FLUX_2_PRO_T2I=local`` -> ``{"flux-2-pro-t2i": "local"}`` (any key case)."""
+    return {
+        key[len(BACKEND_PREFIX) :].lower().replace("_", "-"): str(value).strip()
+        for key, value in variables.items()
+        if key.upper().startswith(BACKEND_PREFIX) and value is not None and str(value).strip()
+    }
+
+
+class _BackendVariables(PydanticBaseSettingsSource):
+    """Collects every ``FLUXSERVE_BACKEND_*`` variable into ``backends``: the environment wins over
+    ``.env``, exactly as for the declared settings. The names are open-ended (one per partner tool), so
+    they cannot be declared as fields."""
+
+    def __init__(self, settings_cls: type[BaseSettings], *sources: PydanticBaseSettingsSource) -> None:
+        super().__init__(settings_cls)
+        self._sources = sources  # lowest priority first
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ answers for the whole source
+
+    def __call__(self) -> dict[str, Any]:
+        found: dict[str, str] = {}
+        for source in self._sources:
+            found.update(backends_from_variables(getattr(source, "env_vars", {}) or {}))
+        return {"backends": found} if found else {}
 
 
 class Settings(BaseSettings):
@@ -54,6 +89,19 @@ class Settings(BaseSettings):
     bfl_max_retries: int = 4  # per HTTP request, after 429 / 5xx / network errors
     bfl_retry_delay: float = 1.0  # first retry wait, doubled per retry
     log_level: str = "INFO"
+    backends: dict[str, str] = Field(default_factory=dict)  # tool slug -> backend, from FLUXSERVE_BACKEND_*
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        backends = _BackendVariables(settings_cls, dotenv_settings, env_settings)
+        return init_settings, backends, env_settings, dotenv_settings, file_secret_settings
 
     @field_validator("callback_delays_seconds", mode="before")
     @classmethod
@@ -92,5 +140,5 @@ class Settings(BaseSettings):
             bfl_max_wait=self.bfl_max_wait,
             bfl_max_retries=self.bfl_max_retries,
             bfl_retry_delay=self.bfl_retry_delay,
-            backends=backends_from_environ(os.environ),  # FLUXSERVE_BACKEND_<TOOL>=bfl|local...
+            backends=dict(self.backends),
         )

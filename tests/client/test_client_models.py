@@ -11,12 +11,12 @@ import pytest
 from fluxserve.client.live import parse_frame, socket_url_for
 from fluxserve.client.models import Output, Progress, Task, TaskHandle, Tool, parse_progress_text
 
-SEEDS = Path("/work/shared/seeds")
+SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 
 
 def seed_json(section: str) -> dict:
-    """The JSON block that follows ``## <section>`` in the first seed document."""
-    text = sorted(SEEDS.glob("*.txt"))[0].read_text(encoding="utf-8")
+    """The JSON block that follows ``## <section>`` in the repository's copy of the Krea-dev seed."""
+    text = (SEEDS / "black-forest-labs__FLUX.1-Krea-dev.txt").read_text(encoding="utf-8")
     match = re.search(re.escape(f"## {section}") + r"\s*```json\s*(.*?)```", text, re.DOTALL)
     assert match, section
     # The seeds print the task's categories as a JSON list inside a string without escaping it.

@@ -2,8 +2,7 @@
 
 Started with initdb + pg_ctl on a free port, listening on 127.0.0.1 only, trust auth; as root the
 server runs as the ``postgres`` user (PostgreSQL refuses to run as root). When the binaries are not
-installed the tests that need it are skipped locally — unless FLUXSERVE_REQUIRE_POSTGRES=1, which
-``.ci/run`` sets, so CI always runs them.
+installed the tests that need it fail with how to install them (``make test`` installs them first).
 """
 
 from __future__ import annotations

@@ -17,7 +17,6 @@ task that can never run.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,16 +65,6 @@ class Backend:
     kind: str  # "bfl" | "local" | "none"
     repo: str = ""  # for local: the open model that runs
     reason: str = ""  # for none: why, and how to configure it
-
-
-def backends_from_environ(environ: Mapping[str, str]) -> dict[str, str]:
-    """``FLUXSERVE_BACKEND_FLUX_2_PRO_T2I=local`` -> ``{"flux-2-pro-t2i": "local"}``, for Settings."""
-    prefix = "FLUXSERVE_BACKEND_"
-    return {
-        key[len(prefix) :].lower().replace("_", "-"): value
-        for key, value in environ.items()
-        if key.upper().startswith(prefix) and value.strip()
-    }
 
 
 def backend_setting(config: EngineConfig, tool: PartnerTool) -> str:
