@@ -12,6 +12,7 @@
     │   └── ToolUnavailableError    the tool exists but its backend is not configured here
     ├── TaskFailure                 a task could not be completed; the message is shown as debugerror
     │   ├── InputFetchError         an input URL/file could not be fetched or decoded
+    │   │   └── UrlRefusedError     the URL may never be requested (malformed, not http(s), private)
     │   └── WeightsUnavailableError model weights could not be loaded
     └── TaskKilled                  raised out of the step callback when a kill was requested
 """
@@ -78,6 +79,11 @@ class TaskFailure(FluxserveError):
 
 class InputFetchError(TaskFailure):
     pass
+
+
+class UrlRefusedError(InputFetchError):
+    """The URL may never be requested (malformed, not http(s), or a non-public address): retrying
+    cannot help, unlike a timeout or a refused connection."""
 
 
 class WeightsUnavailableError(TaskFailure):

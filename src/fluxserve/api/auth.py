@@ -26,7 +26,7 @@ def expected_signature(api_key: str, api_secret: str, nonce: str) -> str:
 
 def authenticate(headers, store: TaskStore, nonce_max_age: int, now: float | None = None) -> Project:
     """The project the request belongs to; AuthenticationError saying what is wrong otherwise."""
-    api_key = (headers.get("x-api-key") or "").strip()
+    api_key = _header(headers, "x-api-key")
     if not api_key:
         raise AuthenticationError("Missing x-api-key header.")
     project = store.project_by_key(api_key)
@@ -34,8 +34,8 @@ def authenticate(headers, store: TaskStore, nonce_max_age: int, now: float | Non
         raise AuthenticationError("Unknown API key (x-api-key).")
     if not project.require_signature:
         return project
-    nonce = (headers.get("x-nonce") or "").strip()
-    signature = (headers.get("x-signature") or "").strip()
+    nonce = _header(headers, "x-nonce")
+    signature = _header(headers, "x-signature")
     if not nonce or not signature:
         raise AuthenticationError(
             "This project requires signed requests: send x-nonce and x-signature "
@@ -51,9 +51,24 @@ def authenticate(headers, store: TaskStore, nonce_max_age: int, now: float | Non
     return project
 
 
+def _header(headers, name: str) -> str:
+    """A credential header's value; AuthenticationError if it holds anything but printable ASCII.
+
+    HTTP header bytes arrive as latin-1 text, so a client's UTF-8 (or a stray control byte) would
+    otherwise reach the key lookup and the HMAC as text no key can ever match.
+    """
+    value = (headers.get(name) or "").strip()
+    if value and not (value.isascii() and value.isprintable()):
+        raise AuthenticationError(f"The {name} header must be printable ASCII text.")
+    return value
+
+
 def _check_nonce(nonce: str, max_age: int, now: float) -> None:
-    """Any integer is a valid nonce; one that looks like a unix time (s or ms) must be recent."""
-    if not nonce.isdigit() or len(nonce) > 20:
+    """Any integer is a valid nonce; one that looks like a unix time (s or ms) must be recent.
+
+    Only ASCII digits count: ``str.isdigit`` also accepts '²' and '٣', which ``int`` rejects or reads.
+    """
+    if not (nonce.isascii() and nonce.isdigit()) or len(nonce) > 20:
         raise AuthenticationError("x-nonce must be an integer (unix time in seconds or milliseconds).")
     if not max_age:
         return

@@ -21,7 +21,11 @@ from fluxserve.catalog.model import InputSpec, ToolSpec
 from fluxserve.errors import FieldError, ValidationError
 
 SEED_MAX = 2**64 - 1
-_INT_RE = re.compile(r"^[+-]?\d+$")
+MAX_DIGITS = 40
+"""Whole numbers with more digits are refused (the largest any input takes, a seed, has 20)."""
+_INT_RE = re.compile(r"^[+-]?[0-9]+$")
+_URL_FORBIDDEN = re.compile(r"[\x00-\x20\x7f\\]")
+_HTTP_SCHEME = re.compile(r"^\s*https?:", re.IGNORECASE)
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off", ""}
 
@@ -97,22 +101,32 @@ def as_int(value: Any, what: str = "a whole number") -> int:
     if isinstance(value, bool):
         raise InvalidValue(f"must be {what}, got a boolean")
     if isinstance(value, int):
+        _check_digits(value, what)
         return value
     if isinstance(value, float):
         if math.isfinite(value) and value.is_integer():
+            _check_digits(int(value), what)
             return int(value)
-        raise InvalidValue(f"must be {what}, got {value!r}")
+        raise InvalidValue(f"must be {what}, got {_shown(value)}")
     if isinstance(value, str):
         text = value.strip()
         if _INT_RE.match(text):
+            if len(text.lstrip("+-")) > MAX_DIGITS:
+                raise InvalidValue(f"must be {what}, got a number with {len(text.lstrip('+-'))} digits")
             return int(text)
         try:
             number = float(text)
         except ValueError:
-            raise InvalidValue(f"must be {what}, got {value!r}") from None
+            raise InvalidValue(f"must be {what}, got {_shown(value)}") from None
         if math.isfinite(number) and number.is_integer():
+            _check_digits(int(number), what)
             return int(number)
-    raise InvalidValue(f"must be {what}, got {value!r}")
+    raise InvalidValue(f"must be {what}, got {_shown(value)}")
+
+
+def _check_digits(number: int, what: str) -> None:
+    if abs(number) >= 10**MAX_DIGITS:
+        raise InvalidValue(f"must be {what}, got a number with more than {MAX_DIGITS} digits")
 
 
 def _check_range(spec: InputSpec, number: float, unit: str = "") -> None:
@@ -124,7 +138,9 @@ def _check_range(spec: InputSpec, number: float, unit: str = "") -> None:
 def _fmt(number: float | None) -> str:
     if number is None:
         return "any"
-    return str(int(number)) if float(number).is_integer() else str(number)
+    if isinstance(number, int):
+        return str(number)
+    return str(int(number)) if number.is_integer() else str(number)
 
 
 def _coerce_integer(spec: InputSpec, value: Any) -> int:
@@ -141,12 +157,14 @@ def _coerce_integer(spec: InputSpec, value: Any) -> int:
 def _coerce_float(spec: InputSpec, value: Any) -> float:
     if isinstance(value, bool):
         raise InvalidValue("must be a number, got a boolean")
+    if isinstance(value, int) and abs(value) >= 10**MAX_DIGITS:
+        raise InvalidValue(f"must be a number, got one with more than {MAX_DIGITS} digits")
     try:
         number = float(value.strip() if isinstance(value, str) else value)
-    except (TypeError, ValueError):
-        raise InvalidValue(f"must be a number, got {value!r}") from None
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidValue(f"must be a number, got {_shown(value)}") from None
     if not math.isfinite(number):
-        raise InvalidValue(f"must be a finite number, got {value!r}")
+        raise InvalidValue(f"must be a finite number, got {_shown(value)}")
     _check_range(spec, number)
     return number
 
@@ -170,7 +188,7 @@ def _coerce_boolean(spec: InputSpec, value: Any) -> bool:
         return True
     if text in _FALSE:
         return False
-    raise InvalidValue(f"must be one of 'true' or 'false', got {value!r}")
+    raise InvalidValue(f"must be one of 'true' or 'false', got {_shown(value)}")
 
 
 def _coerce_select(spec: InputSpec, value: Any) -> str:
@@ -213,7 +231,7 @@ def split_multi_value(value: Any) -> list[str]:
         isinstance(item, (str, int)) and not isinstance(item, bool) for item in value
     ):
         return [str(item).strip() for item in value if str(item).strip()]
-    raise InvalidValue(f"must be an id, a list of ids or a comma-separated string, got {value!r}")
+    raise InvalidValue(f"must be an id, a list of ids or a comma-separated string, got {_shown(value)}")
 
 
 def _coerce_string(spec: InputSpec, value: Any) -> str:
@@ -226,17 +244,51 @@ def _coerce_string(spec: InputSpec, value: Any) -> str:
     return text
 
 
-def _coerce_url(spec: InputSpec, value: Any) -> str:
-    text = _coerce_string(spec, value).strip()
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise InvalidValue(f"must be an http:// or https:// URL, got {text!r}")
+def looks_like_http_url(text: str) -> bool:
+    """True when ``text`` starts with http: or https: (any case): meant as a URL, so it must be one."""
+    return bool(_HTTP_SCHEME.match(text))
+
+
+def http_url(text: str) -> str:
+    """``text`` if it is an http(s) URL that can be requested; InvalidValue saying what is wrong.
+
+    The one URL check for every URL a client gives (image inputs, LoRA URLs, callbackUrl): the
+    scheme in any case, a host, a valid port and IPv6 literal, no spaces or control characters.
+    """
+    text = text.strip()
+    bad = _URL_FORBIDDEN.search(text)
+    if bad:
+        raise InvalidValue(
+            f"must be an http:// or https:// URL without spaces or control characters, "
+            f"got {_shown(text)} (character {bad.group()!r} at position {bad.start()})"
+        )
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in 0-65535
+    except ValueError as exc:
+        raise InvalidValue(f"must be a valid http:// or https:// URL, got {_shown(text)} ({exc})") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise InvalidValue(f"must be an http:// or https:// URL with a host name, got {_shown(text)}")
     return text
+
+
+def _shown(value: Any, limit: int = 200) -> str:
+    """``repr(value)`` cut to ``limit`` characters (a message must stay readable)."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int too long to print
+        return f"a {type(value).__name__} too long to show"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _coerce_url(spec: InputSpec, value: Any) -> str:
+    return http_url(_coerce_string(spec, value))
 
 
 def _coerce_image(spec: InputSpec, value: Any) -> str:
     """An image reference: a URL, or the name of a file uploaded with the request or earlier."""
-    return _coerce_string(spec, value).strip()
+    text = _coerce_string(spec, value).strip()
+    return http_url(text) if looks_like_http_url(text) else text
 
 
 _COERCERS = {

@@ -24,11 +24,13 @@ import hashlib
 import ipaddress
 import logging
 import os
+import re
 import socket
 import ssl
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,14 +38,14 @@ from urllib.parse import parse_qs, urljoin, urlsplit, urlunsplit
 
 import httpx
 
-from fluxserve.errors import InputFetchError
+from fluxserve.errors import InputFetchError, TaskKilled, UrlRefusedError
 
 log = logging.getLogger(__name__)
 
 _REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
-_CHUNK = 64 * 1024
 _USER_AGENT = "fluxserve-fetch/0.1"
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_CONTROL = re.compile(r"[\x00-\x20\x7f]")
 
 DNS_TIMEOUT_S = 10.0
 """How long :func:`check_url_allowed` waits for the resolver (fetches use their own deadline)."""
@@ -156,20 +158,26 @@ def _resolve(host: str, port: int, timeout: float) -> list[IPAddress]:
 
 def _check(url: str, allow_private: bool, what: str, timeout: float = DNS_TIMEOUT_S) -> _Target:
     """Validate ``url`` and resolve its host; raise InputFetchError if it must not be fetched."""
+    control = _CONTROL.search(url.strip())
+    if control:
+        raise UrlRefusedError(
+            f"{what}: '{_short(_CONTROL.sub('?', url))}' is not a valid URL "
+            f"(it has a space or control character at position {control.start()})"
+        )
     try:
         parts = urlsplit(url.strip())
         port = parts.port
     except ValueError as exc:
-        raise InputFetchError(f"{what}: '{_short(url)}' is not a valid URL ({exc})") from None
+        raise UrlRefusedError(f"{what}: '{_short(url)}' is not a valid URL ({exc})") from None
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
         shown = scheme or "no scheme"
-        raise InputFetchError(
+        raise UrlRefusedError(
             f"{what}: only http and https URLs can be fetched, got {shown} in '{_short(url)}'"
         )
     host = parts.hostname
     if not host:
-        raise InputFetchError(f"{what}: the URL '{_short(url)}' has no host name")
+        raise UrlRefusedError(f"{what}: the URL '{_short(url)}' has no host name")
     port = port or (443 if scheme == "https" else 80)
     try:
         addresses = _resolve(host, port, timeout)
@@ -182,11 +190,37 @@ def _check(url: str, allow_private: bool, what: str, timeout: float = DNS_TIMEOU
     if not allow_private:
         for ip in addresses:
             if is_forbidden_address(ip):
-                raise InputFetchError(
+                raise UrlRefusedError(
                     f"{what}: refusing to fetch '{_short(url)}' because {host} resolves to {ip}, "
                     "a private, loopback or otherwise non-public address"
                 )
     return _Target(url=url.strip(), scheme=scheme, host=host, port=port, ips=tuple(addresses))
+
+
+def send_checked(
+    url: str,
+    policy: FetchPolicy,
+    *,
+    method: str = "POST",
+    content: bytes = b"",
+    headers: dict[str, str] | None = None,
+    what: str = "url",
+) -> int:
+    """Send one request to ``url`` under the same guard as fetches; the answer's HTTP status.
+
+    The host is checked and the connection pinned to the checked address exactly as for
+    :func:`fetch_to_file`; redirects are not followed; no proxy is taken from the environment.
+    Raises UrlRefusedError when the URL may never be requested, InputFetchError when this
+    attempt failed (DNS, connection, timeout).
+    """
+    deadline = _Deadline(policy.timeout_s)
+    target = _check(url, policy.allow_private, what, policy.timeout_s)
+    with httpx.Client(follow_redirects=False, trust_env=False, verify=_tls_verify()) as client:
+        response = _connect(
+            client, target, deadline, policy, what, method=method, content=content, headers=headers
+        )
+        response.close()
+        return response.status_code
 
 
 def check_url_allowed(url: str, allow_private: bool, *, what: str = "url") -> None:
@@ -221,8 +255,16 @@ def direct_download_url(url: str) -> str:
     return url
 
 
-def _pinned_request(client: httpx.Client, target: _Target, ip: IPAddress, timeout: float) -> httpx.Request:
-    """A GET to the checked ``ip``, with the original host in ``Host`` and as the TLS name."""
+def _pinned_request(
+    client: httpx.Client,
+    target: _Target,
+    ip: IPAddress,
+    timeout: float,
+    method: str = "GET",
+    content: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> httpx.Request:
+    """A request to the checked ``ip``, with the original host in ``Host`` and as the TLS name."""
     parts = urlsplit(target.url)
     ip_host = f"[{ip}]" if ip.version == 6 else str(ip)
     netloc = f"{ip_host}:{target.port}"
@@ -239,16 +281,36 @@ def _pinned_request(client: httpx.Client, target: _Target, ip: IPAddress, timeou
     if target.scheme == "https":
         extensions["sni_hostname"] = target.host
     return client.build_request(
-        "GET",
+        method,
         pinned,
+        content=content,
         headers={
             "Host": host_header,
             "User-Agent": _USER_AGENT,
             "Accept": "*/*",
             "Accept-Encoding": "identity",  # so the byte cap counts what lands on disk
+            **(headers or {}),
         },
         extensions=extensions,
     )
+
+
+STOP_CHECK_INTERVAL_S = 0.2
+"""How often a streaming download asks ``should_stop`` (it may read the database)."""
+
+
+class _StopCheck:
+    def __init__(self, should_stop: Callable[[], bool] | None, what: str) -> None:
+        self._should_stop = should_stop
+        self._what = what
+        self._next = 0.0
+
+    def check(self) -> None:
+        if self._should_stop is None or time.monotonic() < self._next:
+            return
+        self._next = time.monotonic() + STOP_CHECK_INTERVAL_S
+        if self._should_stop():
+            raise TaskKilled(f"killed while downloading {self._what}")
 
 
 class _Deadline:
@@ -263,8 +325,19 @@ class _Deadline:
         return self.remaining() <= 0
 
 
-def fetch_to_file(url: str, dest: Path, policy: FetchPolicy, *, what: str = "url") -> FetchedFile:
-    """Download ``url`` to ``dest`` under ``policy``; see the module docstring for the guarantees."""
+def fetch_to_file(
+    url: str,
+    dest: Path,
+    policy: FetchPolicy,
+    *,
+    what: str = "url",
+    should_stop: Callable[[], bool] | None = None,
+) -> FetchedFile:
+    """Download ``url`` to ``dest`` under ``policy``; see the module docstring for the guarantees.
+
+    ``should_stop`` (the task's kill flag) is asked as the bytes stream, at most every
+    :data:`STOP_CHECK_INTERVAL_S`; when it answers True the download stops with TaskKilled.
+    """
     if not isinstance(url, str) or not url.strip():
         raise InputFetchError(f"{what}: no URL was given")
     dest = Path(dest)
@@ -283,37 +356,48 @@ def fetch_to_file(url: str, dest: Path, policy: FetchPolicy, *, what: str = "url
                             f"{what}: the server answered HTTP {response.status_code} without a "
                             f"Location for '{_short(current)}'"
                         )
-                    current = urljoin(current, location)
+                    try:
+                        current = urljoin(current, location)
+                    except ValueError:
+                        raise UrlRefusedError(
+                            f"{what}: the server redirected to an invalid URL '{_short(location)}'"
+                        ) from None
                     log.debug("%s: redirected to %s", what, _short(current))
                     continue
                 if response.status_code != 200:
                     raise InputFetchError(
                         f"{what}: the server answered HTTP {response.status_code} for '{_short(current)}'"
                     )
-                return _stream_to_file(response, dest, policy, deadline, what, current)
+                return _stream_to_file(response, dest, policy, deadline, what, current, should_stop)
             finally:
                 response.close()
     raise InputFetchError(f"{what}: more than {policy.max_redirects} redirects starting at '{_short(url)}'")
 
 
 def _connect(
-    client: httpx.Client, target: _Target, deadline: _Deadline, policy: FetchPolicy, what: str
+    client: httpx.Client,
+    target: _Target,
+    deadline: _Deadline,
+    policy: FetchPolicy,
+    what: str,
+    **request: Any,
 ) -> httpx.Response:
-    """Send the GET to the first checked address that accepts a connection."""
+    """Send the request (a GET unless ``request`` says otherwise) to the first checked address that
+    accepts a connection."""
     failure: Exception | None = None
     for ip in target.ips:
         if deadline.expired():
             break
-        request = _pinned_request(client, target, ip, deadline.remaining())
+        pinned = _pinned_request(client, target, ip, deadline.remaining(), **request)
         try:
-            return client.send(request, stream=True)
+            return client.send(pinned, stream=True)
         except httpx.ConnectError as exc:  # try the host's next address (e.g. IPv6 then IPv4)
             failure = exc
         except httpx.TimeoutException:
             raise _timeout(what, target.url, policy) from None
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise InputFetchError(
-                f"{what}: could not download '{_short(target.url)}': {_describe(exc)}"
+                f"{what}: could not reach '{_short(target.url)}': {_describe(exc)}"
             ) from None
     if failure is None:
         raise _timeout(what, target.url, policy)
@@ -349,19 +433,27 @@ def _human_size(size: int) -> str:
 
 
 def _stream_to_file(
-    response: httpx.Response, dest: Path, policy: FetchPolicy, deadline: _Deadline, what: str, url: str
+    response: httpx.Response,
+    dest: Path,
+    policy: FetchPolicy,
+    deadline: _Deadline,
+    what: str,
+    url: str,
+    should_stop: Callable[[], bool] | None = None,
 ) -> FetchedFile:
     declared = response.headers.get("content-length")
     if declared is not None and declared.strip().isdigit() and int(declared) > policy.max_bytes:
         raise _too_large(what, url, policy)
     digest = hashlib.sha256()
     size = 0
+    stop = _StopCheck(should_stop, what)
     fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as out:
             try:
-                for chunk in response.iter_bytes(_CHUNK):
+                for chunk in response.iter_bytes():  # as the bytes arrive, so a slow one still checks
+                    stop.check()
                     size += len(chunk)
                     if size > policy.max_bytes:
                         raise _too_large(what, url, policy)

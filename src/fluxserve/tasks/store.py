@@ -24,6 +24,7 @@ from fluxserve.errors import ConflictError, NotFoundError
 from fluxserve.tasks import schema
 from fluxserve.tasks.records import NewOutput, OutputRecord, Project, TaskRecord, UploadRecord
 from fluxserve.tasks.status import RUNNING_STATUSES, TIME_FIELD, TaskStatus, can_advance
+from fluxserve.text import scrub
 
 log = logging.getLogger(__name__)
 
@@ -202,20 +203,22 @@ class TaskStore:
 
     @staticmethod
     def _record(row: Any) -> TaskRecord:
+        """A row as a record; text no encoder can handle (stored before the API refused it, or
+        by an older version) is scrubbed here, so no read of Detail, List or a callback can fail."""
         return TaskRecord(
             id=row["id"],
             uuid=row["uuid"],
             token=row["token"],
             project_id=row["project_id"],
             tool=row["tool"],
-            inputs=row["inputs"],
-            parameters=row["parameters"],
-            files=row["files"],
+            inputs=scrub(row["inputs"]),
+            parameters=scrub(row["parameters"]),
+            files=scrub(row["files"]),
             status=TaskStatus(row["status"]),
-            debugoutput=row["debugoutput"],
-            debugerror=row["debugerror"],
+            debugoutput=scrub(row["debugoutput"]),
+            debugerror=scrub(row["debugerror"]),
             pexit=row["pexit"],
-            callbackurl=row["callbackurl"],
+            callbackurl=scrub(row["callbackurl"]),
             times={name: row[name] for name in _TIME_COLUMNS},
             attempts=row["attempts"],
             kill_requested=bool(row["kill_requested"]),
@@ -498,20 +501,26 @@ class TaskStore:
             ids = list(ids)
         return [self.get(task_id) for task_id in ids]
 
-    def record_callback_attempt(self, task_id: int, *, delivered: bool, next_at: float | None) -> None:
-        """After one delivery try: delivered, retry at ``next_at``, or give up (next_at None)."""
+    def record_callback_attempt(
+        self, task_id: int, *, delivered: bool, next_at: float | None, note: str = ""
+    ) -> None:
+        """After one delivery try: delivered, retry at ``next_at``, or give up (next_at None).
+
+        ``note`` (why a callback was refused or given up) is added as a line of the task's
+        debugoutput, so Detail shows it.
+        """
         t = schema.tasks
         state = "delivered" if delivered else ("pending" if next_at is not None else "failed")
+        values: dict[str, Any] = {
+            "callback_state": state,
+            "callback_attempts": t.c.callback_attempts + 1,
+            "callback_next_at": next_at or 0,
+        }
         with self.engine.begin() as conn:
-            conn.execute(
-                sa.update(t)
-                .where(t.c.id == task_id)
-                .values(
-                    callback_state=state,
-                    callback_attempts=t.c.callback_attempts + 1,
-                    callback_next_at=next_at or 0,
-                )
-            )
+            if note:
+                current = conn.execute(sa.select(t.c.debugoutput).where(t.c.id == task_id)).scalar() or ""
+                values["debugoutput"] = f"{current}\n{scrub(note)}" if current else scrub(note)
+            conn.execute(sa.update(t).where(t.c.id == task_id).values(**values))
 
 
 _RUNNING = [s.value for s in RUNNING_STATUSES]
@@ -519,7 +528,8 @@ _TIME_COLUMNS = tuple(dict.fromkeys([*TIME_FIELD.values(), "postprocessstarttime
 
 
 def _callback_state_for(url: str) -> str:
-    return "pending" if url.startswith(("http://", "https://")) else "none"
+    """A callback is due for an http(s) URL, whatever the case of its scheme."""
+    return "pending" if url.strip().lower().startswith(("http://", "https://")) else "none"
 
 
 def _terminal_times(row: Any, status: TaskStatus, now: float) -> dict[str, float]:

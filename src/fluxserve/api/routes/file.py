@@ -41,13 +41,13 @@ async def upload(request: Request) -> JSONResponse:
     """Store files for later use: a Run may name them (e.g. "inputImageUrl": "room.jpg")."""
     project = await authenticated(request)
     parsed = await body(request)
-    if not parsed.files:
+    if not parsed.parts:
         raise ValidationError(
             [FieldError("file", "send one or more files as multipart/form-data file parts")]
         )
     svc = services(request)
     items = []
-    for part in parsed.files.values():
+    for part in parsed.parts:  # every part, even several under one name
         record = await run_in_threadpool(store_upload, svc, project.id, part)
         items.append(
             {

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
@@ -14,7 +13,7 @@ from fluxserve.api.body import ParsedBody
 from fluxserve.api.deps import authenticated, body, services, text_field
 from fluxserve.api.services import ApiServices
 from fluxserve.api.uploads import store_upload, upload_url
-from fluxserve.catalog.coerce import validate_inputs
+from fluxserve.catalog.coerce import InvalidValue, http_url, looks_like_http_url, validate_inputs
 from fluxserve.catalog.lora import apply_lora_rules
 from fluxserve.catalog.model import ToolSpec
 from fluxserve.errors import FieldError, ToolUnavailableError, ValidationError
@@ -42,7 +41,7 @@ def _create_task(svc: ApiServices, project: Project, spec: ToolSpec, parsed: Par
     fields = dict(parsed.fields)
     files: dict[str, str] = {}
     uploaded_urls: dict[str, str] = {}
-    for part_name, part in parsed.files.items():
+    for part_name, part in parsed.files_by_name().items():
         input_name = spec.file_fields.get(part_name) or (part_name if spec.input(part_name) else None)
         if input_name is None:
             raise ValidationError(
@@ -75,9 +74,10 @@ def _resolve_earlier_uploads(
     for spec_input in spec.inputs:
         if spec_input.rules.kind != "image" or spec_input.name in files:
             continue
-        value = str(fields.get(spec_input.name) or "").strip()
-        if not value or urlsplit(value).scheme in ("http", "https"):
-            continue
+        value = fields.get(spec_input.name)
+        value = value.strip() if isinstance(value, str) else ""
+        if not value or looks_like_http_url(value):
+            continue  # a URL (checked by the input's coercion) or nothing
         upload = svc.store.upload_by_name(project.id, value)
         if upload is None:
             errors.append(
@@ -99,12 +99,24 @@ def _file_inputs(spec: ToolSpec) -> str:
     return ", ".join(spec.file_fields) or "none"
 
 
+CALLBACK_FIELDS = ("callbackUrl", "callbackurl", "callback_url")
+
+
 def _callback_url(fields: dict[str, Any]) -> tuple[str, str]:
-    """The callback URL, and a note for debugoutput when the value is not one we can call."""
-    value = text_field(fields, "callbackUrl", "callbackurl", "callback_url")
+    """The callback URL, and a note for debugoutput when the value is not one we can call.
+
+    Text that is no http(s) URL at all (the seeds' placeholder "You can provide a callback URL") is
+    kept and explained; an http(s) URL that can never be called (control characters, no host, a
+    broken IPv6 literal or port) is refused here, naming the field, rather than failing later.
+    """
+    name = next((key for key in CALLBACK_FIELDS if text_field(fields, key)), CALLBACK_FIELDS[0])
+    value = text_field(fields, name)
     if not value:
         return "", ""
-    parts = urlsplit(value)
-    if parts.scheme in ("http", "https") and parts.netloc:
-        return value, ""
-    return value, "callbackUrl is not an http(s) URL, so no callback will be sent."
+    if not looks_like_http_url(value):
+        return value, "callbackUrl is not an http(s) URL, so no callback will be sent."
+    try:
+        http_url(value)
+    except InvalidValue as exc:
+        raise ValidationError([FieldError(name, str(exc))]) from None
+    return value, ""

@@ -18,8 +18,10 @@ from typing import Any
 from fastapi import APIRouter
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from fluxserve.api.body import parse_json_text
 from fluxserve.api.live import TaskFollower, error_frame
 from fluxserve.errors import NotFoundError
+from fluxserve.text import find_bad_value
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +70,13 @@ async def _registration(websocket: WebSocket) -> str:
     except KeyError:  # a binary frame
         raise _BadRegistration("Send the task_info message as a JSON text frame.") from None
     try:
-        message: Any = json.loads(text)
-    except ValueError:
-        raise _BadRegistration("The task_info message is not JSON.") from None
+        message: Any = parse_json_text(text)
+    except ValueError as exc:
+        raise _BadRegistration(f"The task_info message is not usable JSON ({exc}).") from None
+    problem = find_bad_value(message)
+    if problem is not None:
+        field, reason = problem
+        raise _BadRegistration(f"The task_info message's {field} {reason}.")
     if not isinstance(message, dict) or message.get("type") != "task_info":
         raise _BadRegistration('Expected {"type": "task_info", "tasktoken": "<socketaccesstoken>"}.')
     token = message.get("tasktoken")
