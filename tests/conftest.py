@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.postgres import PostgresServer, start_postgres
+from tests.support.s3 import S3Server, start_s3
 from tests.support.service import Service
 
 
@@ -71,5 +72,13 @@ def postgres() -> Iterator[PostgresServer]:
             "or put the folder holding initdb and pg_ctl on PATH.",
             pytrace=False,
         )
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """A real S3-compatible server on 127.0.0.1 (moto's standalone server), for the whole session."""
+    server = start_s3(tmp_path_factory.mktemp("s3"))
     yield server
     server.stop()

@@ -18,6 +18,7 @@ from pydantic_settings import (
 )
 
 from fluxserve.engines.base import EngineConfig
+from fluxserve.storage import Storage, open_storage
 
 BACKEND_PREFIX = "FLUXSERVE_BACKEND_"
 """``FLUXSERVE_BACKEND_<TOOL SLUG>=bfl|local|local:<repo>|off|auto`` chooses a partner tool's backend."""
@@ -58,6 +59,9 @@ class Settings(BaseSettings):
     port: int = 8000
     data_dir: Path = Path("./data")
     database_url: str = ""  # default: SQLite file in the data dir
+    storage_url: str = ""  # files: "" = <data_dir>/files; s3://bucket/prefix = an S3-compatible store
+    s3_endpoint_url: str = ""  # e.g. http://minio:9000 (empty: AWS); credentials: AWS_* / boto3 chain
+    s3_region: str = ""  # empty: boto3's AWS_DEFAULT_REGION / profile
     public_url: str = ""  # base of output URLs; default: http://{host}:{port}
     api_key: str = ""  # the first project's credentials; generated and stored when unset
     api_secret: str = ""
@@ -122,6 +126,9 @@ class Settings(BaseSettings):
     def files_dir(self) -> Path:
         return self.data_dir / "files"
 
+    def open_storage(self) -> Storage:
+        return open_storage(self.storage_url, self.files_dir, self.s3_endpoint_url, self.s3_region)
+
     def engine_config(self) -> EngineConfig:
         return EngineConfig(
             data_dir=self.data_dir.resolve(),
@@ -133,6 +140,9 @@ class Settings(BaseSettings):
             max_loaded_loras=self.max_loaded_loras,
             max_lora_bytes=self.max_lora_bytes,
             lora_fetch_timeout_s=self.lora_fetch_timeout_seconds,
+            storage_url=self.storage_url,
+            s3_endpoint_url=self.s3_endpoint_url,
+            s3_region=self.s3_region,
             bfl_api_key=self.bfl_api_key,
             bfl_url=self.bfl_url,
             bfl_poll_interval=self.bfl_poll_interval,

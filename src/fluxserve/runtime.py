@@ -15,7 +15,7 @@ from fluxserve.catalog import Catalog
 from fluxserve.config import Settings
 from fluxserve.engines.registry import EngineRegistry
 from fluxserve.net.callbacks import CallbackDispatcher
-from fluxserve.storage.local import LocalStorage
+from fluxserve.storage import Storage
 from fluxserve.tasks.events import InProcessEventBus
 from fluxserve.tasks.store import TaskStore, random_token
 from fluxserve.wire import ok_body
@@ -53,7 +53,7 @@ class Runtime:
     settings: Settings
     store: TaskStore
     catalog: Catalog
-    storage: LocalStorage
+    storage: Storage
     events: InProcessEventBus
     engines: EngineRegistry
     credentials: Credentials
@@ -117,7 +117,7 @@ def build_runtime(settings: Settings) -> Runtime:
     credentials = load_credentials(settings)
     store.ensure_project(credentials.api_key, credentials.api_secret, settings.require_signature)
     catalog = Catalog.builtin()
-    storage = LocalStorage(settings.files_dir)
+    storage = settings.open_storage()
     events = InProcessEventBus()
     engines = EngineRegistry(settings.engine_config())
     services = ApiServices(

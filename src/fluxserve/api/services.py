@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from fluxserve.catalog import Catalog
 from fluxserve.catalog.model import ToolSpec
 from fluxserve.errors import NotFoundError
-from fluxserve.storage.local import LocalStorage
+from fluxserve.storage import Storage
 from fluxserve.tasks.events import EventBus
 from fluxserve.tasks.records import TaskRecord
 from fluxserve.tasks.store import TaskStore
@@ -23,7 +23,7 @@ def _always_available(_engine: str) -> str | None:
 class ApiServices:
     store: TaskStore
     catalog: Catalog
-    storage: LocalStorage
+    storage: Storage
     events: EventBus
     public_url: str
     availability: Callable[[str], str | None] = _always_available  # engine name -> reason it can't run

@@ -37,6 +37,9 @@ class EngineConfig:
     max_loaded_loras: int = 8  # LoRA adapters kept loaded in the FLUX.1-dev transformer (LRU)
     max_lora_bytes: int = 2 * 2**30  # size cap of a LoRA downloaded from selectedLoraModelPrivateUrl
     lora_fetch_timeout_s: float = 600.0  # time cap of that download
+    storage_url: str = ""  # s3://bucket/prefix: downloaded LoRAs are shared there (lora_files.py)
+    s3_endpoint_url: str = ""
+    s3_region: str = ""
     # Partner tools (engines/partner.py): backends["flux-2-pro-t2i"] = auto | bfl | local[:<repo>] | off
     bfl_poll_interval: float = 0.5  # first wait between polls of a BFL request, growing to the max
     bfl_poll_interval_max: float = 5.0

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from fluxserve.engines.base import EngineConfig
+from fluxserve.engines.lora_shared import SharedLoras
 from fluxserve.errors import TaskFailure
 
 log = logging.getLogger(__name__)
@@ -70,15 +71,24 @@ class PrivateLoraCache:
         self.folder = config.data_dir / "loras"
         self._index_path = self.folder / "urls.json"
         self._lock = threading.Lock()
+        self.shared = SharedLoras.from_config(config)
 
     def get(self, url: str) -> tuple[Path, str]:
-        """The local file and sha256 of the LoRA at ``url``, downloading it the first time."""
+        """The local file and sha256 of the LoRA at ``url``: from this worker's folder, else from
+        the shared object store (another worker downloaded it), else downloaded (and shared)."""
         with self._lock:
             index = self._read_index()
             known = index.get(url)
             if known and (self.folder / f"{known}.safetensors").is_file():
                 return self.folder / f"{known}.safetensors", known
-            path, digest = self._download(url)
+            self.folder.mkdir(parents=True, exist_ok=True)
+            found = self.shared.find(url, self.folder) if self.shared else None
+            if found:
+                path, digest = found
+            else:
+                path, digest = self._download(url)
+                if self.shared:
+                    self.shared.publish(url, path, digest)
             index[url] = digest
             self._write_index(index)
             return path, digest

@@ -12,7 +12,7 @@ from fluxserve.catalog import Catalog
 from fluxserve.engines.base import EngineJob, GeneratedImage
 from fluxserve.engines.registry import EngineRegistry
 from fluxserve.errors import ClientError, TaskFailure, TaskKilled
-from fluxserve.storage.local import LocalStorage
+from fluxserve.storage import Storage
 from fluxserve.tasks.events import EventBus, TaskEvent
 from fluxserve.tasks.records import NewOutput, TaskRecord
 from fluxserve.tasks.status import TaskStatus
@@ -45,7 +45,7 @@ class Worker:
         store: TaskStore,
         catalog: Catalog,
         engines: EngineRegistry,
-        storage: LocalStorage,
+        storage: Storage,
         events: EventBus,
         options: WorkerOptions,
     ) -> None:
@@ -123,14 +123,14 @@ class Worker:
             self._advance(task, TaskStatus.PREPROCESS_START)
             spec = self.catalog.get(task.tool)
             engine = self.engines.get(spec.engine)
+            workdir.mkdir(parents=True, exist_ok=True)
             job = EngineJob(
                 task_id=task.taskid,
                 tool=task.tool,
                 params=dict(task.inputs),
-                files={name: self.storage.path(key) for name, key in task.files.items()},
+                files=self._input_files(task, workdir / "inputs"),
                 workdir=workdir,
             )
-            workdir.mkdir(parents=True, exist_ok=True)
             engine.preprocess(job)
             progress.check_killed()
             self._advance(task, TaskStatus.PREPROCESS_END)
@@ -151,6 +151,13 @@ class Worker:
             self._fail(task, f"Internal error while running the task ({type(exc).__name__}: {exc}).")
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+
+    def _input_files(self, task: TaskRecord, scratch: Path) -> dict[str, Path]:
+        """The task's uploaded files as local paths (downloaded from an object store if need be)."""
+        try:
+            return {name: self.storage.fetch(key, scratch) for name, key in task.files.items()}
+        except FileNotFoundError as exc:
+            raise TaskFailure(f"An uploaded input file is no longer stored ({exc}).") from exc
 
     def _advance(self, task: TaskRecord, status: TaskStatus) -> None:
         if not self.store.advance(task.id, self.worker_id, status):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse
+from starlette.responses import FileResponse, JSONResponse, StreamingResponse
 
 from fluxserve.api.deps import authenticated, body, services
 from fluxserve.api.uploads import store_upload, upload_url
@@ -26,14 +26,18 @@ async def download(accesskey: str, name: str, request: Request):
         if upload is None or upload.name != name:
             return JSONResponse({"result": False, "errors": [{"code": 1, "message": "File not found."}]}, 404)
         key, content_type = upload.storage_key, upload.contenttype
-    path = svc.storage.path(key)
-    if not path.is_file():
+    stored = await run_in_threadpool(svc.storage.open, key)
+    if stored is None:
         return JSONResponse(
             {"result": False, "errors": [{"code": 1, "message": "File is no longer stored."}]}, 404
         )
-    return FileResponse(
-        path, media_type=content_type, headers={"Cache-Control": "private, max-age=31536000, immutable"}
-    )
+    headers = {"Cache-Control": "private, max-age=31536000, immutable"}
+    if stored.path is not None:
+        return FileResponse(stored.path, media_type=content_type, headers=headers)
+    # An object store's file is streamed through the API, not redirected to a presigned URL: the
+    # download keeps this origin, its headers and its access rule (README "Run on several machines").
+    headers["Content-Length"] = str(stored.size)
+    return StreamingResponse(stored.chunks, media_type=content_type, headers=headers)
 
 
 @router.post("/v1/File/Upload")
