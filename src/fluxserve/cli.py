@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from fluxserve.cli_projects import app as project_app
 from fluxserve.client.cli import register as register_client_commands
 
 app = typer.Typer(
@@ -118,6 +119,7 @@ def _announce(runtime) -> None:
 
 
 register_client_commands(app)
+app.add_typer(project_app, name="project")
 
 
 def main() -> None:

@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     )
     callback_timeout_seconds: float = 10.0
     max_upload_bytes: int = 50 * 2**20
+    max_queued_tasks: int = 1000  # Run answers code 96 while this many tasks wait; 0 = no limit
+    max_task_pixels: int = 4 * 2048 * 2048  # width x height x samples of one task; 0 = no limit
     kill_wait_seconds: float = 10.0  # Kill waits this long for the worker to stop before answering
     bfl_api_key: str = Field(default="", validation_alias="BFL_API_KEY")
     bfl_url: str = "https://api.bfl.ai"
@@ -93,6 +95,7 @@ class Settings(BaseSettings):
     bfl_max_retries: int = 4  # per HTTP request, after 429 / 5xx / network errors
     bfl_retry_delay: float = 1.0  # first retry wait, doubled per retry
     log_level: str = "INFO"
+    log_format: str = "text"  # text | json (one JSON object per line, with task id, project, tool)
     backends: dict[str, str] = Field(default_factory=dict)  # tool slug -> backend, from FLUXSERVE_BACKEND_*
 
     @classmethod

@@ -9,7 +9,10 @@
     │   ├── AuthenticationError     missing/unknown key, bad signature, stale nonce
     │   ├── NotFoundError           unknown tool or task (Wiro answers these with HTTP 200)
     │   ├── ConflictError           the task is in a state that does not allow the action
-    │   └── ToolUnavailableError    the tool exists but its backend is not configured here
+    │   ├── ToolUnavailableError    the tool exists but its backend is not configured here
+    │   └── LimitReachedError       a limit refuses the task for now (Wiro's code 96: retry later)
+    │       ├── ConcurrencyLimitError   the project has max_concurrent unfinished tasks
+    │       └── QueueFullError          the server's queue holds max_queued_tasks
     ├── TaskFailure                 a task could not be completed; the message is shown as debugerror
     │   ├── InputFetchError         an input URL/file could not be fetched or decoded
     │   │   └── UrlRefusedError     the URL may never be requested (malformed, not http(s), private)
@@ -71,6 +74,28 @@ class ConflictError(ClientError):
 
 class ToolUnavailableError(ClientError):
     code = 1
+
+
+class LimitReachedError(ClientError):
+    """Nothing was created; the same request succeeds once tasks finish (Wiro answers HTTP 200)."""
+
+    code = 96
+
+
+class ConcurrencyLimitError(LimitReachedError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            "You have reached your concurrent task limit. This project can run up to "
+            f"{limit} tasks at the same time. Wait for a running task to finish."
+        )
+
+
+class QueueFullError(LimitReachedError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"The server's task queue is full ({limit} tasks waiting). Wait for queued tasks to start, "
+            "then retry."
+        )
 
 
 class TaskFailure(FluxserveError):

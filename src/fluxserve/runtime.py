@@ -115,7 +115,9 @@ def build_runtime(settings: Settings) -> Runtime:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = TaskStore.open(settings.resolved_database_url)
     credentials = load_credentials(settings)
-    store.ensure_project(credentials.api_key, credentials.api_secret, settings.require_signature)
+    store.ensure_project(
+        credentials.api_key, credentials.api_secret, settings.require_signature, bootstrap=True
+    )
     catalog = Catalog.builtin()
     storage = settings.open_storage()
     events = InProcessEventBus()
@@ -130,5 +132,7 @@ def build_runtime(settings: Settings) -> Runtime:
         nonce_max_age_seconds=settings.nonce_max_age_seconds,
         max_upload_bytes=settings.max_upload_bytes,
         kill_wait_seconds=settings.kill_wait_seconds,
+        max_queued_tasks=settings.max_queued_tasks,
+        max_task_pixels=settings.max_task_pixels,
     )
     return Runtime(settings, store, catalog, storage, events, engines, credentials, services)

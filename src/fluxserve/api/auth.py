@@ -14,6 +14,7 @@ import re
 import time
 
 from fluxserve.errors import AuthenticationError
+from fluxserve.tasks.projects import ip_allowed
 from fluxserve.tasks.records import Project
 from fluxserve.tasks.store import TaskStore
 
@@ -24,14 +25,21 @@ def expected_signature(api_key: str, api_secret: str, nonce: str) -> str:
     return hmac.new(api_key.encode(), (api_secret + nonce).encode(), hashlib.sha256).hexdigest()
 
 
-def authenticate(headers, store: TaskStore, nonce_max_age: int, now: float | None = None) -> Project:
-    """The project the request belongs to; AuthenticationError saying what is wrong otherwise."""
+def authenticate(
+    headers, store: TaskStore, nonce_max_age: int, now: float | None = None, client_ip: str = ""
+) -> Project:
+    """The project the request belongs to; AuthenticationError saying what is wrong otherwise.
+
+    ``client_ip`` is checked against the project's allow-list (Wiro's "Requested ip … is not allowed.").
+    """
     api_key = _header(headers, "x-api-key")
     if not api_key:
         raise AuthenticationError("Missing x-api-key header.")
     project = store.project_by_key(api_key)
     if project is None:
         raise AuthenticationError("Unknown API key (x-api-key).")
+    if not ip_allowed(project, client_ip):
+        raise AuthenticationError(f"Requested ip {client_ip} is not allowed.")
     if not project.require_signature:
         return project
     nonce = _header(headers, "x-nonce")

@@ -17,7 +17,10 @@ def services(request: Request) -> ApiServices:
 
 async def authenticated(request: Request) -> Project:
     svc = services(request)
-    return await run_in_threadpool(authenticate, request.headers, svc.store, svc.nonce_max_age_seconds)
+    client_ip = request.client.host if request.client else ""
+    return await run_in_threadpool(
+        authenticate, request.headers, svc.store, svc.nonce_max_age_seconds, None, client_ip
+    )
 
 
 async def body(request: Request) -> ParsedBody:

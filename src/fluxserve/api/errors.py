@@ -15,6 +15,7 @@ from fluxserve.errors import (
     AuthenticationError,
     ClientError,
     ConflictError,
+    LimitReachedError,
     MalformedRequestError,
     NotFoundError,
     ToolUnavailableError,
@@ -33,6 +34,7 @@ _STATUS: list[tuple[type[ClientError], int]] = [
     (AuthenticationError, 401),
     (NotFoundError, 200),
     (ToolUnavailableError, 200),
+    (LimitReachedError, 200),  # Wiro's code 96 answers HTTP 200
     (ConflictError, 409),
 ]
 

@@ -31,6 +31,8 @@ class ApiServices:
     nonce_max_age_seconds: int = 3600
     max_upload_bytes: int = 50 * 2**20
     kill_wait_seconds: float = 10.0
+    max_queued_tasks: int = 0  # 0 = no limit
+    max_task_pixels: int = 0  # width x height x samples; 0 = no limit
 
     def tool_of(self, task: TaskRecord) -> ToolSpec | None:
         try:

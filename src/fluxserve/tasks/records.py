@@ -10,11 +10,22 @@ from fluxserve.tasks.status import TaskStatus
 
 @dataclass(frozen=True)
 class Project:
+    """A tenant: its credentials, limits and webhook signing secret.
+
+    ``max_concurrent`` 0 means no limit; ``allowed_ips`` empty (or containing ``*``) allows any
+    address. ``bootstrap`` marks the project whose credentials come from the settings.
+    """
+
     id: int
     name: str
     api_key: str
     api_secret: str
     require_signature: bool
+    max_concurrent: int = 0
+    allowed_ips: tuple[str, ...] = ()
+    webhook_secret: str = ""
+    bootstrap: bool = False
+    createtime: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,11 @@ projects = sa.Table(
     sa.Column("api_secret", sa.String(128), nullable=False, server_default=""),
     sa.Column("require_signature", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("createtime", sa.Float, nullable=False, server_default="0"),
+    sa.Column("max_concurrent", sa.Integer, nullable=False, server_default="0"),  # 0 = no limit
+    sa.Column("allowed_ips", sa.Text, nullable=False, server_default=""),  # comma-separated CIDRs
+    sa.Column("webhook_secret", sa.String(80), nullable=False, server_default=""),  # whsec_…
+    sa.Column("bootstrap", sa.Boolean, nullable=False, server_default=sa.false()),  # the settings' project
+    sa.Column("deletedtime", sa.Float, nullable=False, server_default="0"),  # > 0: deleted, keys revoked
 )
 
 tasks = sa.Table(
@@ -82,4 +87,13 @@ uploads = sa.Table(
     sa.Column("storage_key", sa.Text, nullable=False),
     sa.Column("addedtime", sa.Float, nullable=False),
     sa.Index("ix_uploads_project_name", "project_id", "name"),
+)
+
+workers = sa.Table(
+    "workers",
+    metadata,
+    sa.Column("id", sa.String(200), primary_key=True),
+    sa.Column("tools", sa.JSON, nullable=False),  # the tools this worker can run
+    sa.Column("started", sa.Float, nullable=False),
+    sa.Column("last_seen", sa.Float, nullable=False),  # heartbeat; stale rows are not counted
 )

@@ -20,8 +20,9 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config as AlembicConfig
 
-from fluxserve.errors import ConflictError, NotFoundError
+from fluxserve.errors import ConcurrencyLimitError, ConflictError, NotFoundError, QueueFullError
 from fluxserve.tasks import schema
+from fluxserve.tasks.projects import ProjectStore
 from fluxserve.tasks.records import NewOutput, OutputRecord, Project, TaskRecord, UploadRecord
 from fluxserve.tasks.status import RUNNING_STATUSES, TIME_FIELD, TaskStatus, can_advance
 from fluxserve.text import scrub
@@ -57,6 +58,7 @@ def create_db_engine(url: str) -> sa.Engine:
 class TaskStore:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
+        self.projects = ProjectStore(engine)
 
     @classmethod
     def open(cls, url: str) -> TaskStore:
@@ -75,32 +77,14 @@ class TaskStore:
     # --- projects -------------------------------------------------------------------------
 
     def ensure_project(
-        self, api_key: str, api_secret: str, require_signature: bool, name: str = "default"
+        self, api_key: str, api_secret: str, require_signature: bool, *, bootstrap: bool = False
     ) -> Project:
-        """Create the project with this key, or update its secret/mode to match the settings."""
-        t = schema.projects
-        with self.engine.begin() as conn:
-            row = conn.execute(sa.select(t).where(t.c.api_key == api_key)).mappings().first()
-            values = {"api_secret": api_secret, "require_signature": require_signature}
-            if row is None:
-                conn.execute(
-                    sa.insert(t).values(name=name, api_key=api_key, createtime=time.time(), **values)
-                )
-            else:
-                conn.execute(sa.update(t).where(t.c.id == row["id"]).values(**values))
-        project = self.project_by_key(api_key)
-        assert project is not None
-        return project
+        """Create the project with this key, or update its secret/mode (see ProjectStore.ensure)."""
+        return self.projects.ensure(api_key, api_secret, require_signature, bootstrap=bootstrap)
 
     def project_by_key(self, api_key: str) -> Project | None:
-        t = schema.projects
-        with self.engine.connect() as conn:
-            row = conn.execute(sa.select(t).where(t.c.api_key == api_key)).mappings().first()
-        if row is None:
-            return None
-        return Project(
-            row["id"], row["name"], row["api_key"], row["api_secret"], bool(row["require_signature"])
-        )
+        """The live project with this API key; every request's authentication asks this."""
+        return self.projects.by_key(api_key)
 
     # --- creating and reading tasks -------------------------------------------------------
 
@@ -113,7 +97,13 @@ class TaskStore:
         files: dict[str, str] | None = None,
         callbackurl: str = "",
         debugoutput: str = "",
+        *,
+        max_concurrent: int = 0,
+        max_queued: int = 0,
     ) -> TaskRecord:
+        """Queue a task. Over the project's ``max_concurrent`` unfinished tasks, or with ``max_queued``
+        tasks already waiting, nothing is created (ConcurrencyLimitError / QueueFullError); 0 = no limit.
+        """
         t = schema.tasks
         values = {
             "uuid": str(uuid.uuid4()),
@@ -129,6 +119,8 @@ class TaskStore:
             "createtime": time.time(),
         }
         with self.engine.begin() as conn:
+            if max_concurrent or max_queued:
+                _check_limits(conn, project_id, max_concurrent, max_queued)
             task_id = conn.execute(sa.insert(t).values(**values).returning(t.c.id)).scalar_one()
         return self.get(task_id)
 
@@ -151,7 +143,7 @@ class TaskStore:
         if taskid:
             text = str(taskid).strip()
             if not (text.isascii() and text.isdigit() and len(text) <= 18):  # fits a 64-bit id
-                raise NotFoundError(f"Task '{taskid}' does not exist")
+                raise NotFoundError(_no_task(taskid))
             condition = t.c.id == int(text)
         elif token:
             condition = t.c.token == token
@@ -161,7 +153,7 @@ class TaskStore:
             raise NotFoundError("No task identifier given")
         task = self._fetch(sa.and_(condition, t.c.project_id == project_id))
         if task is None:
-            raise NotFoundError(f"Task '{taskid or token or task_uuid}' does not exist")
+            raise NotFoundError(_no_task(taskid or token or task_uuid))
         return task
 
     def by_token(self, token: str) -> TaskRecord | None:
@@ -525,6 +517,27 @@ class TaskStore:
 
 _RUNNING = [s.value for s in RUNNING_STATUSES]
 _TIME_COLUMNS = tuple(dict.fromkeys([*TIME_FIELD.values(), "postprocessstarttime"]))
+
+
+def _no_task(identifier: object) -> str:
+    """Wiro's "There is no task yet." — the same for a made-up task and another project's task."""
+    return f"There is no task yet. (Task '{identifier}' does not exist in this project.)"
+
+
+def _check_limits(conn: sa.Connection, project_id: int, max_concurrent: int, max_queued: int) -> None:
+    """Count under a lock on the project row, so two Runs of one project cannot both take the last
+    slot (the UPDATE takes SQLite's write lock or PostgreSQL's row lock before anything is counted).
+    """
+    t, p = schema.tasks, schema.projects
+    conn.execute(sa.update(p).where(p.c.id == project_id).values(id=p.c.id))
+    count = sa.select(sa.func.count()).select_from(t)
+    if max_concurrent:
+        unfinished = t.c.status.not_in([TaskStatus.POSTPROCESS_END.value, TaskStatus.CANCEL.value])
+        if conn.execute(count.where(t.c.project_id == project_id, unfinished)).scalar_one() >= max_concurrent:
+            raise ConcurrencyLimitError(max_concurrent)
+    queued = t.c.status == TaskStatus.QUEUE.value
+    if max_queued and conn.execute(count.where(queued)).scalar_one() >= max_queued:
+        raise QueueFullError(max_queued)
 
 
 def _callback_state_for(url: str) -> str:

@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse
 
 from fluxserve.api.body import ParsedBody
 from fluxserve.api.deps import authenticated, body, services, text_field
+from fluxserve.api.limits import check_task_size
 from fluxserve.api.services import ApiServices
 from fluxserve.api.uploads import store_upload, upload_url
 from fluxserve.catalog.coerce import InvalidValue, http_url, looks_like_http_url, validate_inputs
@@ -53,11 +54,20 @@ def _create_task(svc: ApiServices, project: Project, spec: ToolSpec, parsed: Par
     _resolve_earlier_uploads(svc, project, spec, fields, files, uploaded_urls)
     validated = validate_inputs(spec, fields, frozenset(k for k, v in spec.file_fields.items() if v in files))
     validated = apply_lora_rules(spec, fields, validated)  # per-LoRA scale fields named by the catalog
+    check_task_size(validated.values, svc.max_task_pixels)
     values = {**validated.values, **uploaded_urls}
     parameters = {**validated.parameters, **uploaded_urls}
     callback, note = _callback_url(fields)
     return svc.store.create_task(
-        project.id, spec.tool, values, parameters, files=files, callbackurl=callback, debugoutput=note
+        project.id,
+        spec.tool,
+        values,
+        parameters,
+        files=files,
+        callbackurl=callback,
+        debugoutput=note,
+        max_concurrent=project.max_concurrent,
+        max_queued=svc.max_queued_tasks,
     )
 
 
