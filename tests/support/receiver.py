@@ -11,7 +11,7 @@ from typing import Any
 
 
 class CallbackReceiver:
-    def __init__(self, statuses: list[int]) -> None:
+    def __init__(self, statuses: list[int], port: int = 0) -> None:
         self.statuses = list(statuses)  # answers for the first requests; 200 afterwards
         self.received: list[dict[str, Any]] = []
         self.event = threading.Event()
@@ -20,9 +20,11 @@ class CallbackReceiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
-                payload = json.loads(self.rfile.read(length) or b"null")
+                raw = self.rfile.read(length)
+                payload = json.loads(raw or b"null")
                 status = receiver.statuses.pop(0) if receiver.statuses else 200
-                receiver.received.append({"status": status, "json": payload})
+                headers = {name.lower(): value for name, value in self.headers.items()}
+                receiver.received.append({"status": status, "json": payload, "raw": raw, "headers": headers})
                 self.send_response(status)
                 self.end_headers()
                 if status == 200:
@@ -31,13 +33,14 @@ class CallbackReceiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
 
 
 @contextmanager
-def callback_receiver(statuses: list[int] | None = None) -> Iterator[CallbackReceiver]:
-    receiver = CallbackReceiver(statuses or [])
+def callback_receiver(statuses: list[int] | None = None, port: int = 0) -> Iterator[CallbackReceiver]:
+    """A receiver on 127.0.0.1 (on ``port`` when given: to come back up where one was down)."""
+    receiver = CallbackReceiver(statuses or [], port)
     thread = threading.Thread(target=receiver.server.serve_forever, daemon=True)
     thread.start()
     try:

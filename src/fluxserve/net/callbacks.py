@@ -1,5 +1,8 @@
 """Delivery of a finished task's Detail JSON to its ``callbackUrl``.
 
+Every delivery is signed with the task's project's ``whsec_`` secret per Standard Webhooks
+(:mod:`fluxserve.net.webhooks`), with the same ``webhook-id`` on every retry.
+
 The state of each delivery lives in the task row (pending / delivered / failed, attempts, next try),
 so a restart resumes pending deliveries. One background thread delivers; the worker never waits.
 
@@ -22,6 +25,7 @@ from typing import Any
 
 from fluxserve.errors import InputFetchError, UrlRefusedError
 from fluxserve.net.safe_fetch import FetchPolicy, send_checked
+from fluxserve.net.webhooks import event_id_for_task, signed_headers
 from fluxserve.tasks.records import TaskRecord
 from fluxserve.tasks.store import TaskStore
 
@@ -168,7 +172,11 @@ class CallbackDispatcher:
 
     def _build(self, task: TaskRecord) -> CallbackRequest:
         body = json.dumps(self._render(task), ensure_ascii=False).encode("utf-8", "backslashreplace")
-        return CallbackRequest(task.callbackurl, body, {"Content-Type": "application/json"})
+        headers = {"Content-Type": "application/json"}
+        project = self._store.projects.by_id(task.project_id)
+        if project is not None and project.webhook_secret:  # signed per Standard Webhooks
+            headers.update(signed_headers(project.webhook_secret, event_id_for_task(task.uuid), body))
+        return CallbackRequest(task.callbackurl, body, headers)
 
 
 def _without_field(message: str) -> str:
