@@ -87,6 +87,8 @@ class Settings(BaseSettings):
     max_queued_tasks: int = 1000  # Run answers code 96 while this many tasks wait; 0 = no limit
     max_task_pixels: int = 4 * 2048 * 2048  # width x height x samples of one task; 0 = no limit
     kill_wait_seconds: float = 10.0  # Kill waits this long for the worker to stop before answering
+    preview_every_steps: int = 0  # latent previews of every task every N steps (0: only tasks that ask)
+    openai_wait_seconds: float = 600.0  # an OpenAI Images request waits this long for its task(s)
     bfl_api_key: str = Field(default="", validation_alias="BFL_API_KEY")
     bfl_url: str = "https://api.bfl.ai"
     bfl_poll_interval: float = 0.5  # first wait between polls of a BFL request (grows to the max)

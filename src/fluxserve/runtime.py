@@ -90,6 +90,7 @@ class Runtime:
                     poll_interval=self.settings.poll_interval_seconds,
                     work_dir=self.settings.data_dir / "work",
                     public_url=self.settings.resolved_public_url,
+                    preview_every_steps=self.settings.preview_every_steps,
                 ),
             )
             self.background.append(self.worker)
@@ -134,5 +135,6 @@ def build_runtime(settings: Settings) -> Runtime:
         kill_wait_seconds=settings.kill_wait_seconds,
         max_queued_tasks=settings.max_queued_tasks,
         max_task_pixels=settings.max_task_pixels,
+        openai_wait_seconds=settings.openai_wait_seconds,
     )
     return Runtime(settings, store, catalog, storage, events, engines, credentials, services)

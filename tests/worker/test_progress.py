@@ -57,3 +57,42 @@ def test_a_kill_raises_out_of_the_step(clock: FakeClock) -> None:
         step(2, 5)
     with pytest.raises(TaskKilled):
         step.check_killed()
+
+
+def test_previews_every_n_steps_skip_the_last_and_build_nothing_otherwise() -> None:
+    import numpy as np
+
+    from fluxserve.engines.base import report_step
+    from fluxserve.worker.progress import PreviewPolicy
+
+    published, built = [], []
+
+    def source():
+        built.append(1)
+        return np.zeros((8, 8, 3), dtype=np.uint8)
+
+    progress = StepProgress(lambda: False, lambda message: None, preview=PreviewPolicy(2, published.append))
+    for step in range(1, 7):
+        report_step(progress, step, 6, source)
+    assert [(p.step, p.total) for p in published] == [(2, 6), (4, 6)]  # not 6: the final image follows
+    assert len(built) == 2 and published[0].data[:2] == b"\xff\xd8"  # a JPEG
+    assert published[0].message()["type"] == "previewGenerate"
+
+
+def test_a_requested_count_of_previews_is_spread_over_the_run() -> None:
+    from fluxserve.tasks.records import PREVIEWS_INPUT
+    from fluxserve.worker.progress import preview_policy
+
+    policy = preview_policy({PREVIEWS_INPUT: 2}, 0, lambda preview: None)
+    assert [step for step in range(1, 13) if policy.due(step, 12)] == [4, 8]
+    assert preview_policy({}, 0, lambda preview: None) is None  # off unless asked or configured
+    every = preview_policy({}, 5, lambda preview: None)
+    assert [step for step in range(1, 13) if every.due(step, 12)] == [5, 10]
+
+
+def test_plain_callables_still_work_as_step_callbacks() -> None:
+    from fluxserve.engines.base import report_step
+
+    seen = []
+    report_step(lambda step, total: seen.append((step, total)), 1, 2, lambda: None)
+    assert seen == [(1, 2)]

@@ -75,6 +75,10 @@ def outputs_message(task: TaskRecord, public_url: str) -> list[dict[str, str]]:
     ]
 
 
+PREVIEW_EVENT = "task_preview"
+"""Frames carrying a latent preview; only followers that ask for previews get them."""
+
+
 def progress_of(debugoutput: str) -> dict[str, str] | None:
     """The progressGenerate object a running task keeps in debugoutput, if that is what it holds."""
     try:
@@ -82,6 +86,20 @@ def progress_of(debugoutput: str) -> dict[str, str] | None:
     except ValueError:
         return None
     return value if isinstance(value, dict) and value.get("type") == "progressGenerate" else None
+
+
+def preview_message(data_url: str, progress: dict[str, str]) -> dict[str, str] | None:
+    """A task_preview message rebuilt from the ``data:`` URL kept in debugoutput."""
+    head, _, data = data_url.partition(";base64,")
+    if not head.startswith("data:") or not data:
+        return None
+    return {
+        "type": "previewGenerate",
+        "step": str(progress.get("step", "")),
+        "total": str(progress.get("total", "")),
+        "contenttype": head[len("data:") :],
+        "image": data,
+    }
 
 
 def record_events(task: TaskRecord, public_url: str) -> list[TaskEvent]:
@@ -105,7 +123,10 @@ def record_events(task: TaskRecord, public_url: str) -> list[TaskEvent]:
     events = [event(task.status.value)]
     progress = progress_of(task.debugoutput) if task.status is TaskStatus.START else None
     if progress is not None:
+        preview = preview_message(progress.pop("preview", ""), progress)
         events.append(event("task_output", progress, droppable=True))
+        if preview is not None:
+            events.append(event(PREVIEW_EVENT, preview, droppable=True))
     return events
 
 
@@ -136,15 +157,15 @@ class _Sequencer:
         self.ended = False
         self._sent: set[str] = set()
         self._rank = -1
-        self._last_progress: Any = None
+        self._last_progress: dict[str, Any] = {}  # per droppable type (progress, preview)
 
     def admit(self, event: TaskEvent) -> bool:
         if self.ended:
             return False
         if event.droppable:
-            if event.message == self._last_progress:
+            if event.message == self._last_progress.get(event.type):
                 return False
-            self._last_progress = event.message
+            self._last_progress[event.type] = event.message
             return True
         if event.type in self._sent:
             return False
@@ -172,8 +193,11 @@ class TaskFollower:
         token: str,
         poll_seconds: float = STORE_POLL_SECONDS,
         max_buffered: int = MAX_BUFFERED_EVENTS,
+        previews: bool = False,
     ) -> None:
+        """``previews``: pass task_preview frames on (off for Wiro clients unless they ask)."""
         self._services = services
+        self._previews = previews
         self.token = token
         self._poll_seconds = poll_seconds
         self._max_buffered = max_buffered
@@ -213,7 +237,7 @@ class TaskFollower:
     async def frames(self) -> AsyncIterator[dict[str, Any] | None]:
         assert self._queue is not None, "use TaskFollower as an async context manager"
         for event in self._opening:
-            if self._sequencer.admit(event):
+            if self._wanted(event) and self._sequencer.admit(event):
                 yield frame(event)
         while not self._sequencer.ended:
             event = await self._queue.get(self._poll_seconds)
@@ -223,8 +247,11 @@ class TaskFollower:
             else:
                 candidates = [event]
             for candidate in candidates:
-                if self._sequencer.admit(candidate):
+                if self._wanted(candidate) and self._sequencer.admit(candidate):
                     yield frame(candidate)
+
+    def _wanted(self, event: TaskEvent) -> bool:
+        return self._previews or event.type != PREVIEW_EVENT
 
     async def _from_store(self) -> list[TaskEvent]:
         try:

@@ -33,6 +33,7 @@ class ApiServices:
     kill_wait_seconds: float = 10.0
     max_queued_tasks: int = 0  # 0 = no limit
     max_task_pixels: int = 0  # width x height x samples; 0 = no limit
+    openai_wait_seconds: float = 600.0  # bounded wait of /v1/images/* for their task(s)
 
     def tool_of(self, task: TaskRecord) -> ToolSpec | None:
         try:

@@ -20,6 +20,20 @@ from typing import Any
 StepCallback = Callable[[int, int], None]
 """``progress(step, total)``: called after each step, 1-based. May raise TaskKilled."""
 
+PreviewSource = Callable[[], Any]
+"""Returns the current latents as an RGB ``uint8`` array ``(h, w, 3)`` (or None); only called
+when a preview is due, so building one costs nothing on the other steps."""
+
+
+def report_step(progress: StepCallback, step: int, total: int, preview: PreviewSource | None = None) -> None:
+    """What engines call after each denoising step: progress (may raise TaskKilled), then the
+    preview source if the callback takes previews (``progress.take_preview(step, total, source)``,
+    see :class:`fluxserve.worker.progress.StepProgress`); a plain ``progress(step, total)`` works too."""
+    progress(step, total)
+    take = getattr(progress, "take_preview", None)
+    if preview is not None and take is not None:
+        take(step, total, preview)
+
 
 @dataclass(frozen=True)
 class EngineConfig:

@@ -25,6 +25,7 @@ from fluxserve.engines.base import (
     GeneratedImage,
     GenerationResult,
     StepCallback,
+    report_step,
 )
 from fluxserve.engines.partner import FLUX2_DEV, is_tiny_root
 from fluxserve.engines.weights import WeightsSource, load_or_explain
@@ -127,8 +128,12 @@ class Flux2LocalEngine(Engine):
         killed: list[TaskKilled] = []
 
         def on_step_end(pipeline: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
+            from fluxserve.engines.preview_calibration import preview_source
+
             try:
-                progress(step + 1, steps)
+                report_step(
+                    progress, step + 1, steps, preview_source(pipeline, tensors["latents"], height, width)
+                )
             except TaskKilled as exc:  # stop at this step; the pipeline finishes its loop quietly
                 killed.append(exc)
                 pipeline._interrupt = True

@@ -152,7 +152,7 @@ def _run(
                     num_inference_steps=steps,
                     guidance_scale=float(params["scale"]),
                     generator=generator,
-                    callback_on_step_end=_step_callback(progress, index * steps, total),
+                    callback_on_step_end=_step_callback(progress, index * steps, total, (height, width)),
                 )
                 outputs.append(encode_png(result.images[0]))
             return outputs

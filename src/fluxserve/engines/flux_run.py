@@ -19,7 +19,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from fluxserve.engines.base import GeneratedImage, StepCallback
+from fluxserve.engines.base import GeneratedImage, StepCallback, report_step
 from fluxserve.errors import TaskFailure, TaskKilled, WeightsUnavailableError
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,9 @@ def run_text_to_image(
                     width=request.width,
                     height=request.height,
                     generator=generator,
-                    callback_on_step_end=_step_callback(progress, done, total),
+                    callback_on_step_end=_step_callback(
+                        progress, done, total, (request.height, request.width)
+                    ),
                     output_type="pil",
                     **request.extra,
                 )
@@ -93,9 +95,17 @@ def _generator_device(device: str) -> str:
     return device
 
 
-def _step_callback(progress: StepCallback, done: int, total: int):
+def _step_callback(progress: StepCallback, done: int, total: int, size: tuple[int, int] | None = None):
+    """``callback_on_step_end`` reporting progress and (when ``size`` = (height, width) is known)
+    a lazy latent preview; see :mod:`fluxserve.engines.preview_calibration`."""
+
     def on_step_end(pipe: Any, step: int, timestep: Any, callback_kwargs: dict[str, Any]) -> dict[str, Any]:
-        progress(done + step + 1, total)  # may raise TaskKilled: let it out of the pipeline
+        preview = None
+        if size is not None and "latents" in callback_kwargs:
+            from fluxserve.engines.preview_calibration import preview_source
+
+            preview = preview_source(pipe, callback_kwargs["latents"], *size)
+        report_step(progress, done + step + 1, total, preview)  # TaskKilled propagates out of the pipeline
         return callback_kwargs
 
     return on_step_end

@@ -73,9 +73,9 @@ class UltraLocalEngine(Engine):
         seed = int(params.get("seed", 42)) % 2**64
         steps = TINY_STEPS if tiny else STEPS
 
-        def on_step_end(pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
-            progress(step + 1, steps)  # TaskKilled propagates out of the pipeline at once
-            return tensors
+        from fluxserve.engines.flux_run import _step_callback
+
+        on_step_end = _step_callback(progress, 0, steps, (height, width))  # TaskKilled propagates at once
 
         home = self.home()
         try:

@@ -7,6 +7,11 @@ from typing import Any
 
 from fluxserve.tasks.status import TaskStatus
 
+PREVIEWS_INPUT = "_previews"
+"""Reserved key in a task's ``inputs`` (never in its wire ``parameters``): how many latent
+previews the request asked for over the whole run (OpenAI's ``partial_images``). Set by the API,
+read by the worker."""
+
 
 @dataclass(frozen=True)
 class Project:

@@ -14,12 +14,18 @@ from fluxserve.engines.registry import EngineRegistry
 from fluxserve.errors import ClientError, TaskFailure, TaskKilled
 from fluxserve.storage import Storage
 from fluxserve.tasks.events import EventBus, TaskEvent
-from fluxserve.tasks.records import NewOutput, TaskRecord
+from fluxserve.tasks.records import PREVIEWS_INPUT, NewOutput, TaskRecord
 from fluxserve.tasks.status import TaskStatus
 from fluxserve.tasks.store import TaskStore, random_token
 from fluxserve.wire import file_url
 from fluxserve.worker.lease import LeaseKeeper, new_worker_id
-from fluxserve.worker.progress import StepProgress, progress_text
+from fluxserve.worker.progress import (
+    PREVIEW_EVENT,
+    Preview,
+    StepProgress,
+    preview_policy,
+    progress_text,
+)
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +37,7 @@ class WorkerOptions:
     poll_interval: float = 0.5
     work_dir: Path = Path("./data/work")
     public_url: str = "http://127.0.0.1:8000"  # base of the output URLs in task_postprocess_end events
+    preview_every_steps: int = 0  # latent previews for every task (0: only for tasks that ask)
 
 
 class _Lost(Exception):
@@ -114,9 +121,11 @@ class Worker:
         log.info("task %s (%s) claimed, attempt %d", task.id, task.tool, task.attempts)
         self._publish(task, TaskStatus.ACCEPT)
         workdir = self.options.work_dir / task.uuid
+        reporter = _Reporter(self, task)
         progress = StepProgress(
             is_killed=lambda: self.store.kill_requested(task.id),
-            report=lambda message: self._report_progress(task, message),
+            report=reporter.progress,
+            preview=preview_policy(task.inputs, self.options.preview_every_steps, reporter.preview),
         )
         try:
             self._advance(task, TaskStatus.ASSIGN)
@@ -127,7 +136,7 @@ class Worker:
             job = EngineJob(
                 task_id=task.taskid,
                 tool=task.tool,
-                params=dict(task.inputs),
+                params={k: v for k, v in task.inputs.items() if k != PREVIEWS_INPUT},
                 files=self._input_files(task, workdir / "inputs"),
                 workdir=workdir,
             )
@@ -193,10 +202,6 @@ class Worker:
     def _publish(self, task: TaskRecord, status: TaskStatus) -> None:
         self.events.publish(TaskEvent(task.taskid, task.token, status.value, ""))
 
-    def _report_progress(self, task: TaskRecord, message: dict[str, str]) -> None:
-        self.store.set_debugoutput(task.id, self.worker_id, progress_text(message))
-        self.events.publish(TaskEvent(task.taskid, task.token, "task_output", message, droppable=True))
-
     def _store_image(self, task: TaskRecord, index: int, image: GeneratedImage) -> NewOutput:
         name = f"{index}.{image.extension}"
         key = f"outputs/{task.uuid}/{name}"
@@ -208,3 +213,36 @@ class Worker:
             storage_key=key,
             accesskey=random_token(),
         )
+
+
+class _Reporter:
+    """Publishes one task's progress and previews, and keeps both in its debugoutput.
+
+    While the task runs, debugoutput is the progressGenerate line; with previews on it also
+    carries ``"preview": "data:image/jpeg;base64,…"``, the latest preview, for Detail readers.
+    """
+
+    def __init__(self, worker: Worker, task: TaskRecord) -> None:
+        self._worker = worker
+        self._task = task
+        self._progress: dict[str, str] = {}
+        self._preview = ""
+
+    def progress(self, message: dict[str, str]) -> None:
+        self._progress = message
+        self._store()
+        event = TaskEvent(self._task.taskid, self._task.token, "task_output", message, droppable=True)
+        self._worker.events.publish(event)
+
+    def preview(self, preview: Preview) -> None:
+        self._preview = preview.data_url()
+        self._store()
+        event = TaskEvent(
+            self._task.taskid, self._task.token, PREVIEW_EVENT, preview.message(), droppable=True
+        )
+        self._worker.events.publish(event)
+
+    def _store(self) -> None:
+        line = {**self._progress, "preview": self._preview} if self._preview else self._progress
+        if line:
+            self._worker.store.set_debugoutput(self._task.id, self._worker.worker_id, progress_text(line))

@@ -6,6 +6,7 @@ line as keep-alive. Like the socket, the socket access token is the only credent
 
 Browsers' EventSource reconnects when a stream ends; a reconnection (it carries
 ``Last-Event-ID``) to a task that has ended is answered 204, which tells EventSource to stop.
+``?previews=1`` adds the latent previews (``task_preview`` events) of tasks that produce them.
 """
 
 from __future__ import annotations
@@ -42,12 +43,14 @@ async def task_events(token: str, request: Request) -> Response:
         return Response(body, status_code=404, media_type="text/event-stream", headers=_HEADERS)
     if "last-event-id" in request.headers and task.status.is_terminal():
         return Response(status_code=204)
-    return StreamingResponse(_stream(services, token), media_type="text/event-stream", headers=_HEADERS)
+    previews = request.query_params.get("previews", "") in ("1", "true")
+    stream = _stream(services, token, previews)
+    return StreamingResponse(stream, media_type="text/event-stream", headers=_HEADERS)
 
 
-async def _stream(services: ApiServices, token: str) -> AsyncIterator[str]:
+async def _stream(services: ApiServices, token: str, previews: bool = False) -> AsyncIterator[str]:
     count = 0
-    async with TaskFollower(services, token) as follower:
+    async with TaskFollower(services, token, previews=previews) as follower:
         async for frame in follower.frames():
             if frame is None:
                 yield ": keep-alive\n\n"

@@ -18,7 +18,7 @@ from fluxserve.catalog.coerce import InvalidValue, http_url, looks_like_http_url
 from fluxserve.catalog.lora import apply_lora_rules
 from fluxserve.catalog.model import ToolSpec
 from fluxserve.errors import FieldError, ToolUnavailableError, ValidationError
-from fluxserve.tasks.records import Project
+from fluxserve.tasks.records import Project, TaskRecord
 from fluxserve.wire import ok_body
 
 router = APIRouter()
@@ -30,15 +30,31 @@ async def run_tool(owner: str, tool: str, request: Request) -> JSONResponse:
     parsed = await body(request)
     svc = services(request)
     spec = svc.catalog.get(f"{owner}/{tool}")
-    reason = svc.availability(spec.engine)
-    if reason:
-        raise ToolUnavailableError(f"{spec.tool} cannot run on this fluxserve instance: {reason}")
-    task = await run_in_threadpool(_create_task, svc, project, spec, parsed)
-    svc.on_task_queued()
+    task = await run_in_threadpool(queue_task, svc, project, spec, parsed)
     return JSONResponse(ok_body(taskid=task.taskid, socketaccesstoken=task.token))
 
 
-def _create_task(svc: ApiServices, project: Project, spec: ToolSpec, parsed: ParsedBody):
+def queue_task(
+    svc: ApiServices,
+    project: Project,
+    spec: ToolSpec,
+    parsed: ParsedBody,
+    hidden: dict[str, Any] | None = None,
+) -> TaskRecord:
+    """The one way a request becomes a queued task (Run and the OpenAI routes): availability,
+    uploads, validation, the store, the worker's wake-up. ``hidden`` inputs reach the worker but
+    not the task's wire parameters (e.g. how many previews to make)."""
+    reason = svc.availability(spec.engine)
+    if reason:
+        raise ToolUnavailableError(f"{spec.tool} cannot run on this fluxserve instance: {reason}")
+    task = _create_task(svc, project, spec, parsed, hidden or {})
+    svc.on_task_queued()
+    return task
+
+
+def _create_task(
+    svc: ApiServices, project: Project, spec: ToolSpec, parsed: ParsedBody, hidden: dict[str, Any]
+) -> TaskRecord:
     fields = dict(parsed.fields)
     files: dict[str, str] = {}
     uploaded_urls: dict[str, str] = {}
@@ -55,7 +71,7 @@ def _create_task(svc: ApiServices, project: Project, spec: ToolSpec, parsed: Par
     validated = validate_inputs(spec, fields, frozenset(k for k, v in spec.file_fields.items() if v in files))
     validated = apply_lora_rules(spec, fields, validated)  # per-LoRA scale fields named by the catalog
     check_task_size(validated.values, svc.max_task_pixels)
-    values = {**validated.values, **uploaded_urls}
+    values = {**validated.values, **uploaded_urls, **hidden}
     parameters = {**validated.parameters, **uploaded_urls}
     callback, note = _callback_url(fields)
     return svc.store.create_task(

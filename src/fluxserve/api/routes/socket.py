@@ -5,6 +5,9 @@ text frame per event until the terminal one, after which the server closes the s
 Wiro's, the socket authenticates by the unguessable token alone (no API key): the token is only
 ever handed to whoever ran the task. An unknown token or a malformed registration gets one error
 frame (``result: false``) and a normal close.
+
+Latent previews (``task_preview`` frames) are off unless the registration asks:
+``{"type": "task_info", "tasktoken": "…", "previews": true}``.
 """
 
 from __future__ import annotations
@@ -43,14 +46,14 @@ class _BadRegistration(Exception):
 async def task_socket(websocket: WebSocket) -> None:
     await websocket.accept()
     try:
-        token = await _registration(websocket)
+        token, previews = await _registration(websocket)
     except WebSocketDisconnect:
         return
     except _BadRegistration as exc:
         await _refuse(websocket, "", str(exc))
         return
     try:
-        async with TaskFollower(websocket.app.state.services, token) as follower:
+        async with TaskFollower(websocket.app.state.services, token, previews=previews) as follower:
             await _until_end_or_gone(_send_frames(websocket, follower), _watch_disconnect(websocket))
     except NotFoundError as exc:
         await _refuse(websocket, token, str(exc))
@@ -58,8 +61,8 @@ async def task_socket(websocket: WebSocket) -> None:
     await _close(websocket)
 
 
-async def _registration(websocket: WebSocket) -> str:
-    """The token from the client's task_info message."""
+async def _registration(websocket: WebSocket) -> tuple[str, bool]:
+    """The token from the client's task_info message, and whether it asks for previews."""
     try:
         async with asyncio.timeout(REGISTER_TIMEOUT_SECONDS):
             text = await websocket.receive_text()
@@ -82,7 +85,7 @@ async def _registration(websocket: WebSocket) -> str:
     token = message.get("tasktoken")
     if not isinstance(token, str) or not token.strip():
         raise _BadRegistration("The task_info message has no tasktoken.")
-    return token.strip()
+    return token.strip(), message.get("previews") in (True, "true", "1", 1)
 
 
 async def _send_frames(websocket: WebSocket, follower: TaskFollower) -> None:
