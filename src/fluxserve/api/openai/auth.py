@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 
 from fluxserve.errors import AuthenticationError
+from fluxserve.tasks.projects import ip_allowed
 from fluxserve.tasks.records import Project
 from fluxserve.tasks.store import TaskStore
 
@@ -24,13 +25,16 @@ def bearer_token(authorization: str) -> str:
     return token.strip()
 
 
-def authenticate_bearer(authorization: str, store: TaskStore) -> Project:
-    """The project of ``Authorization: Bearer …``; AuthenticationError saying what is wrong otherwise."""
+def authenticate_bearer(authorization: str, store: TaskStore, client_ip: str = "") -> Project:
+    """The project of ``Authorization: Bearer …``; AuthenticationError saying what is wrong otherwise.
+    The project's IP allow-list applies as on the Wiro routes."""
     token = bearer_token(authorization)
     api_key, has_secret, api_secret = token.partition(":")
     project = store.project_by_key(api_key)
     if project is None:
         raise AuthenticationError("Incorrect API key provided.")
+    if not ip_allowed(project, client_ip):
+        raise AuthenticationError(f"Requested ip {client_ip} is not allowed.")
     if has_secret:
         if not hmac.compare_digest(api_secret.encode(), project.api_secret.encode()):
             raise AuthenticationError("Incorrect API secret for this API key.")

@@ -3,8 +3,9 @@
 The Wiro routes answer errors with HTTP 200 and ``result: false`` (``api/errors.py``); the OpenAI
 routes answer ``{"error": {"message", "type", "param", "code"}}`` with the status the official
 SDKs turn into the right exception (400 BadRequestError, 401 AuthenticationError, 404
-NotFoundError, 409 ConflictError, 413, 500 InternalServerError, 504). This module is the one place
-where that mapping lives; :class:`OpenAIRoute` applies it to every OpenAI route.
+NotFoundError, 409 ConflictError, 413, 429 RateLimitError, 500 InternalServerError, 504). This
+module is the one place where that mapping lives; :class:`OpenAIRoute` applies it to every
+OpenAI route.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from fluxserve.errors import (
     AuthenticationError,
     ClientError,
     ConflictError,
+    LimitReachedError,
     NotFoundError,
     ToolUnavailableError,
     ValidationError,
@@ -75,9 +77,9 @@ def from_client_error(exc: ClientError) -> OpenAIError:
         return OpenAIError(404, str(exc), param="model", code="model_not_available")
     if isinstance(exc, ConflictError):
         return OpenAIError(409, str(exc), code="conflict")
-    status = getattr(exc, "http_status", 400)  # e.g. limits: 429
-    kind = "rate_limit_exceeded" if status == 429 else "invalid_request_error"
-    return OpenAIError(status, str(exc), kind=kind, code=kind if status == 429 else None)
+    if isinstance(exc, LimitReachedError):  # concurrency or queue limits: retry later
+        return OpenAIError(429, str(exc), kind="rate_limit_exceeded", code="rate_limit_exceeded")
+    return OpenAIError(400, str(exc))
 
 
 def as_openai_error(exc: Exception) -> OpenAIError:

@@ -13,18 +13,18 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from fluxserve.api.body import BodyTooLarge, ParsedBody, UploadedPart, parse_body
+from fluxserve.api.body import ParsedBody, UploadedPart, parse_body
 from fluxserve.api.live import PREVIEW_EVENT
 from fluxserve.api.openai.auth import authenticate_bearer
-from fluxserve.api.openai.errors import OpenAIError, OpenAIRoute, as_openai_error, bad_request
+from fluxserve.api.openai.errors import OpenAIRoute, as_openai_error, bad_request
 from fluxserve.api.openai.models import models_list, resolve_model
 from fluxserve.api.openai.params import (
     ImageRequest,
@@ -52,7 +52,9 @@ def _services(request: Request) -> ApiServices:
 
 async def _project(request: Request) -> Project:
     svc = _services(request)
-    return await run_in_threadpool(authenticate_bearer, request.headers.get("authorization", ""), svc.store)
+    client_ip = request.client.host if request.client else ""
+    authorization = request.headers.get("authorization", "")
+    return await run_in_threadpool(authenticate_bearer, authorization, svc.store, client_ip)
 
 
 @router.get("/v1/models")
@@ -100,7 +102,8 @@ def _queue(
     seed = base_seed(request)
     bodies, offset = [], 0
     for count in task_batches(request):
-        bodies.append(ParsedBody(fields=tool_fields(request, count, offset, seed), files=dict(files)))
+        parts = [replace(part, field=name) for name, part in files.items()]
+        bodies.append(ParsedBody(fields=tool_fields(request, count, offset, seed), parts=parts))
         offset += count
     hidden = hidden_inputs(request)
     return [queue_task(svc, project, request.model.spec, body, hidden) for body in bodies]
@@ -180,29 +183,8 @@ def _sse(event: dict[str, Any]) -> str:
 
 
 async def _edit_body(request: Request, max_bytes: int) -> tuple[dict[str, Any], list[UploadedPart]]:
-    """/edits' multipart fields and its images in order (``image`` and/or repeated ``image[]``)."""
-    content_type = request.headers.get("content-type", "").lower()
-    if not (content_type.startswith("multipart/form-data") and "boundary=" in content_type):
-        parsed = await parse_body(request, max_bytes)
-        return parsed.fields, list(parsed.files.values())
-    try:
-        form = await request.form(max_files=8, max_fields=256, max_part_size=max_bytes)
-    except Exception as exc:  # malformed multipart
-        raise OpenAIError(400, f"Could not parse the multipart/form-data body: {exc}") from None
-    fields: dict[str, Any] = {}
-    images: list[UploadedPart] = []
-    try:
-        for name, value in form.multi_items():
-            if isinstance(value, UploadFile):
-                data = await value.read()
-                if len(data) > max_bytes:
-                    raise BodyTooLarge(f"File part {name!r} is larger than the limit of {max_bytes} bytes.")
-                if name in ("image", "image[]"):
-                    images.append(UploadedPart(name, value.filename or name, value.content_type or "", data))
-                elif name == "mask":
-                    raise bad_request("mask: masks are not supported; Kontext edits from the prompt.", "mask")
-            else:
-                fields[name] = value
-    finally:
-        await form.close()
-    return fields, images
+    """/edits' fields and its images in the order sent (``image`` and/or repeated ``image[]``)."""
+    parsed = await parse_body(request, max_bytes)
+    if any(part.field == "mask" for part in parsed.parts):
+        raise bad_request("mask: masks are not supported; Kontext edits from the prompt alone.", "mask")
+    return parsed.fields, [part for part in parsed.parts if part.field in ("image", "image[]")]
