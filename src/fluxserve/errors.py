@@ -6,9 +6,14 @@
     ├── ClientError                 the caller sent something we cannot accept
     │   ├── ValidationError         one or more fields are invalid (carries FieldError list)
     │   ├── MalformedRequestError   the body could not be parsed at all
+    │   ├── MissingIdentifierError  a task action without taskid / socketaccesstoken
     │   ├── AuthenticationError     missing/unknown key, bad signature, stale nonce
     │   ├── NotFoundError           unknown tool or task (Wiro answers these with HTTP 200)
+    │   │   ├── TaskNotFoundError
+    │   │   └── ToolNotFoundError
     │   ├── ConflictError           the task is in a state that does not allow the action
+    │   │   ├── NotCancellableError
+    │   │   └── NotKillableError
     │   ├── ToolUnavailableError    the tool exists but its backend is not configured here
     │   └── LimitReachedError       a limit refuses the task for now (Wiro's code 96: retry later)
     │       ├── ConcurrencyLimitError   the project has max_concurrent unfinished tasks
@@ -35,6 +40,7 @@ class FieldError:
 
     field: str
     message: str
+    file: bool = False  # the field is a file input (Wiro words these "Request files [...]")
 
     def __str__(self) -> str:
         return f"{self.field}: {self.message}"
@@ -60,6 +66,10 @@ class MalformedRequestError(ClientError):
     code = 0
 
 
+class MissingIdentifierError(ClientError):
+    code = 0
+
+
 class AuthenticationError(ClientError):
     code = 0
 
@@ -68,8 +78,24 @@ class NotFoundError(ClientError):
     code = 1
 
 
+class TaskNotFoundError(NotFoundError):
+    pass
+
+
+class ToolNotFoundError(NotFoundError):
+    pass
+
+
 class ConflictError(ClientError):
     code = 1
+
+
+class NotCancellableError(ConflictError):
+    pass
+
+
+class NotKillableError(ConflictError):
+    pass
 
 
 class ToolUnavailableError(ClientError):

@@ -50,11 +50,14 @@ def test_a_random_integer_nonce_is_accepted_as_the_seeds_allow(queue_only_servic
 @pytest.mark.parametrize(
     ("mutate", "fragment"),
     [
-        (lambda h: {k: v for k, v in h.items() if k != "x-api-key"}, "Missing x-api-key"),
-        (lambda h: {**h, "x-api-key": "nope"}, "Unknown API key"),
-        (lambda h: {**h, "x-signature": "0" * 64}, "Invalid x-signature"),
-        (lambda h: {k: v for k, v in h.items() if k != "x-signature"}, "requires signed requests"),
-        (lambda h: {**h, "x-nonce": "abc"}, "x-nonce must be an integer"),
+        (lambda h: {k: v for k, v in h.items() if k != "x-api-key"}, "Project authorization is not founded."),
+        (lambda h: {**h, "x-api-key": "nope"}, "Project authorization is not founded."),
+        (lambda h: {**h, "x-signature": "0" * 64}, "Project authorization is not valid."),
+        (
+            lambda h: {k: v for k, v in h.items() if k != "x-signature"},
+            "Project requires signature authentication. x-signature and x-nonce headers are required.",
+        ),
+        (lambda h: {**h, "x-nonce": "abc"}, "Project authorization is not valid."),
     ],
 )
 def test_bad_credentials_answer_401_with_a_reason(queue_only_service: Service, mutate, fragment: str) -> None:
@@ -62,8 +65,8 @@ def test_bad_credentials_answer_401_with_a_reason(queue_only_service: Service, m
     response = _detail(service, mutate(service.headers()))
     assert response.status_code == 401
     body = response.json()
-    assert body["result"] is False
-    assert fragment in body["errors"][0]["message"]
+    assert body["result"] is False and body["errors"][0]["code"] == 0
+    assert body["errors"][0]["message"].startswith(fragment)  # error-reference.md's wording first
 
 
 def test_a_signature_made_for_another_nonce_is_refused(queue_only_service: Service) -> None:

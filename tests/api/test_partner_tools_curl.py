@@ -142,7 +142,10 @@ def test_width_not_a_multiple_of_16_is_refused_before_anything_is_sent(
     response = bfl_service.post(f"/v1/Run/{FLUX2}", json={"prompt": "x", "width": 1000})
     body = response.json()
     assert body["result"] is False
-    assert any(e["message"].startswith("width:") and "multiple of 16" in e["message"] for e in body["errors"])
+    assert any(
+        e["message"].startswith("Request parameter [width] ") and "multiple of 16" in e["message"]
+        for e in body["errors"]
+    )
     assert fake_bfl.requests == []
 
 

@@ -20,11 +20,11 @@ def _run(service: Service, **kwargs) -> httpx.Response:
 @pytest.mark.parametrize(
     ("fields", "field", "fragment"),
     [
-        ({"steps": "abc"}, "steps", "must be a whole number"),
+        ({"steps": "abc"}, "steps", "must be integer or float"),
         ({"steps": 2.5}, "steps", "must be a whole number"),
         ({"steps": 0}, "steps", "between 1 and 100"),
         ({"steps": "101"}, "steps", "between 1 and 100"),
-        ({"scale": "loud"}, "scale", "must be a number"),
+        ({"scale": "loud"}, "scale", "must be integer or float"),
         ({"scale": "nan"}, "scale", "finite"),
         ({"scale": -1}, "scale", "between 0 and 30"),
         ({"samples": 9}, "samples", "between 1 and 4"),
@@ -32,8 +32,8 @@ def _run(service: Service, **kwargs) -> httpx.Response:
         ({"height": 4096}, "height", "between 64 and 2048"),
         ({"seed": "lucky"}, "seed", "whole number"),
         ({"seed": -5}, "seed", "from 0 to"),
-        ({"prompt": ""}, "prompt", "is required"),
-        ({"prompt": None}, "prompt", "is required"),
+        ({"prompt": ""}, "prompt", "required"),
+        ({"prompt": None}, "prompt", "required"),
         ({"prompt": ["a", "b"]}, "prompt", "must be text"),
     ],
 )
@@ -44,18 +44,27 @@ def test_bad_inputs_name_the_field_and_what_is_allowed(
     if fields.get("prompt", "x") is None:
         body.pop("prompt")
     response = _run(queue_only_service, json=body)
-    assert response.status_code == 400
+    assert response.status_code == 200  # error-reference.md: validation failures are HTTP 200
     payload = response.json()
     assert payload["result"] is False
     messages = [error["message"] for error in payload["errors"]]
-    assert any(m.startswith(f"{field}:") and fragment in m for m in messages), messages
+    assert any(m.startswith(f"Request parameter [{field}] ") and fragment in m for m in messages), messages
     assert all(error["code"] == 0 for error in payload["errors"])
 
 
 def test_every_invalid_field_is_reported_at_once(queue_only_service: Service) -> None:
     response = _run(queue_only_service, json={"prompt": "x", "steps": "many", "width": 33, "scale": "?"})
-    fields = sorted(error["message"].split(":")[0] for error in response.json()["errors"])
+    fields = sorted(error["message"].split("[")[1].split("]")[0] for error in response.json()["errors"])
     assert fields == ["scale", "steps", "width"]
+
+
+def test_an_out_of_range_value_reads_exactly_as_wiros_error_reference(queue_only_service: Service) -> None:
+    response = _run(queue_only_service, json={**GOOD, "steps": 500})
+    assert response.status_code == 200
+    assert response.json() == {
+        "result": False,
+        "errors": [{"code": 0, "message": "Request parameter [steps] must be between 1 and 100"}],
+    }
 
 
 def test_unknown_tool_is_code_1_with_http_200(queue_only_service: Service) -> None:
@@ -65,7 +74,8 @@ def test_unknown_tool_is_code_1_with_http_200(queue_only_service: Service) -> No
         "result": False,
         "errors": [{"code": 1, "message": response.json()["errors"][0]["message"]}],
     }
-    assert "nobody/nothing" in response.json()["errors"][0]["message"]
+    message = response.json()["errors"][0]["message"]
+    assert message.startswith("slug-owner-project-not-exist") and "nobody/nothing" in message
 
 
 @pytest.mark.parametrize(
@@ -77,10 +87,14 @@ def test_unknown_tool_is_code_1_with_http_200(queue_only_service: Service) -> No
         (b"\xff\xfe\x00", "application/json", "not UTF-8"),
     ],
 )
-def test_malformed_bodies_answer_400(queue_only_service: Service, content, content_type, fragment) -> None:
+def test_malformed_bodies_answer_200_code_0(
+    queue_only_service: Service, content, content_type, fragment
+) -> None:
     response = _run(queue_only_service, content=content, headers={"Content-Type": content_type})
-    assert response.status_code == 400
-    assert fragment in response.json()["errors"][0]["message"]
+    assert response.status_code == 200 and response.json()["result"] is False
+    [error] = response.json()["errors"]
+    assert error["code"] == 0
+    assert error["message"].startswith("Request parameters are invalid.") and fragment in error["message"]
 
 
 def _queued_parameters(service: Service, response: httpx.Response) -> dict:
@@ -99,7 +113,7 @@ def test_json_under_a_multipart_header_without_boundary_is_accepted(queue_only_s
 def test_real_multipart_and_urlencoded_bodies_are_accepted(queue_only_service: Service) -> None:
     fields = {key: str(value) for key, value in GOOD.items()}
     multipart = _run(queue_only_service, data=fields, files={"unused": ("a.txt", b"x")})
-    assert multipart.status_code == 400 and "unused" in multipart.json()["errors"][0]["message"]
+    assert multipart.status_code == 200 and "unused" in multipart.json()["errors"][0]["message"]
     multipart = _run(queue_only_service, files={key: (None, value) for key, value in fields.items()})
     assert _queued_parameters(queue_only_service, multipart)["width"] == "64"
     urlencoded = _run(queue_only_service, data=fields)
@@ -134,17 +148,29 @@ def test_a_callback_url_that_is_not_a_url_is_kept_and_explained(queue_only_servi
 
 
 def test_unknown_route_and_wrong_method_answer_in_the_error_shape(queue_only_service: Service) -> None:
+    unknown_endpoint = {"result": False, "errors": [{"code": 0, "message": "Error parsing url."}]}
     missing = queue_only_service.post("/v1/Nothing/Here", json={})
-    assert missing.status_code == 404 and missing.json()["result"] is False
+    assert missing.status_code == 404 and missing.json() == unknown_endpoint
     wrong = httpx.get(f"{queue_only_service.base_url}/v1/Task/Detail")
-    assert wrong.status_code == 405 and wrong.json()["result"] is False
+    assert wrong.status_code == 404 and wrong.json() == unknown_endpoint
 
 
-@pytest.mark.parametrize("taskid", ["99999999999999999999999999", "-1", "１", "1; drop table tasks", ""])
+@pytest.mark.parametrize("taskid", ["99999999999999999999999999", "-1", "１", "1; drop table tasks"])
 def test_odd_task_ids_are_simply_unknown(queue_only_service: Service, taskid: str) -> None:
     response = queue_only_service.post("/v1/Task/Detail", json={"taskid": taskid})
     assert response.status_code == 200
-    assert response.json()["result"] is False and response.json()["errors"][0]["code"] == 1
+    assert response.json() == {"result": False, "errors": [{"code": 1, "message": "There is no task yet."}]}
+
+
+@pytest.mark.parametrize("body", [{}, {"taskid": ""}, {"socketaccesstoken": "  "}])
+def test_a_task_action_without_an_identifier_is_code_0(queue_only_service: Service, body: dict) -> None:
+    for action in ("Detail", "Cancel", "Kill"):
+        response = queue_only_service.post(f"/v1/Task/{action}", json=body)
+        assert response.status_code == 200
+        assert response.json() == {
+            "result": False,
+            "errors": [{"code": 0, "message": "taskid or socketaccesstoken is required"}],
+        }
 
 
 @pytest.mark.parametrize(
@@ -158,5 +184,5 @@ def test_odd_task_ids_are_simply_unknown(queue_only_service: Service, taskid: st
 )
 def test_strange_values_never_cause_a_server_error(queue_only_service: Service, body: dict) -> None:
     response = _run(queue_only_service, json=body)
-    assert response.status_code in (200, 400), response.text
+    assert response.status_code == 200, response.text
     assert isinstance(response.json()["result"], bool)

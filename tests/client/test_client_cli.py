@@ -123,10 +123,10 @@ def test_tools_tool_and_task_commands(app, env, service):
 @pytest.mark.parametrize(
     ("args", "overrides", "words"),
     [
-        (["tools"], {"FLUXSERVE_API_SECRET": "wrong"}, "Invalid x-signature"),
+        (["tools"], {"FLUXSERVE_API_SECRET": "wrong"}, "Project authorization is not valid."),
         (["tools"], {"FLUXSERVE_API_KEY": ""}, "no API key"),
         (["tool", "nobody/nothing"], {}, "does not exist"),
-        (["task", "detail", "987654"], {}, "does not exist"),
+        (["task", "detail", "987654"], {}, "task 987654: There is no task yet."),
         (["run", KREA, "-p", "x", "-s", "width=1000"], {}, "width"),
         (["run", KREA, "-p", "x", "-s", "nonsense"], {}, "key=value"),
         (["run", KREA, "-p", "x", "--image", "/no/such.png"], {}, "takes no input image"),

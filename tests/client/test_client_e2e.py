@@ -171,7 +171,7 @@ def test_validation_client_side_and_server_side(client):
     assert local.value.status == 0 and [f.field for f in local.value.fields] == ["width"]
     with pytest.raises(ValidationFailed) as remote:
         client.run(KREA, prompt="x", width=1000, validate=False)
-    assert remote.value.status == 400 and "width" in remote.value.message
+    assert remote.value.status == 200 and [f.field for f in remote.value.fields] == ["width"]
 
 
 def test_wrong_credentials(service):
@@ -185,7 +185,7 @@ def test_wrong_credentials(service):
         bad.detail("1")
     with (
         Client(service.base_url, api_key=service.api_key) as key_only,
-        pytest.raises(AuthError, match="signed"),
+        pytest.raises(AuthError, match="requires signature authentication"),
     ):
         key_only.tools()  # this project requires signatures
 

@@ -122,4 +122,5 @@ def test_task_list_is_newest_first_with_paging(service: Service) -> None:
     assert [t["id"] for t in page["tasklist"]] == ids[::-1][:2]
     assert int(page["total"]) >= 3
     bad = service.post("/v1/Task/List", json={"limit": "0"})
-    assert bad.status_code == 400 and bad.json()["errors"][0]["message"].startswith("limit:")
+    assert bad.status_code == 200 and bad.json()["result"] is False
+    assert bad.json()["errors"][0]["message"] == "Request parameter [limit] must be between 1 and 1000"

@@ -39,7 +39,9 @@ def test_kill_stops_a_running_task_within_steps_and_the_worker_keeps_serving(ser
     after = service.wait(service.run(KREA, **QUICK)["taskid"])
     assert after["status"] == "task_postprocess_end" and after["pexit"] == "0"
     again = service.post("/v1/Task/Kill", json={"taskid": taskid})
-    assert again.status_code == 409 and "already ended" in again.json()["errors"][0]["message"]
+    assert again.status_code == 200 and again.json()["result"] is False
+    assert again.json()["errors"][0]["code"] == 1
+    assert again.json()["errors"][0]["message"].startswith("Task could not be killed: it has already ended")
 
 
 def test_cancel_ends_a_queued_task_and_refuses_an_ended_one(queue_only_service: Service) -> None:
@@ -49,10 +51,12 @@ def test_cancel_ends_a_queued_task_and_refuses_an_ended_one(queue_only_service: 
     assert answer["result"] is True and answer["tasklist"][0]["status"] == "task_cancel"
     assert service.detail(taskid)["canceltime"] != "0"
     again = service.post("/v1/Task/Cancel", json={"taskid": taskid})
-    assert again.status_code == 409
-    assert again.json()["result"] is False and "cannot be cancelled" in again.json()["errors"][0]["message"]
+    assert again.status_code == 200 and again.json()["result"] is False
+    assert again.json()["errors"][0]["code"] == 1
+    assert again.json()["errors"][0]["message"].startswith("Task is not in a cancellable state.")
     unknown = service.post("/v1/Task/Cancel", json={"taskid": "987654"})
-    assert unknown.status_code == 200 and unknown.json()["errors"][0]["code"] == 1
+    assert unknown.status_code == 200
+    assert unknown.json()["errors"] == [{"code": 1, "message": "There is no task yet."}]
 
 
 def test_a_hard_killed_server_runs_its_task_again_after_restart_and_keeps_the_queue(

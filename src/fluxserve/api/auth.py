@@ -18,6 +18,13 @@ from fluxserve.tasks.projects import ip_allowed
 from fluxserve.tasks.records import Project
 from fluxserve.tasks.store import TaskStore
 
+# Wiro's messages (error-reference.md); fluxserve adds a sentence saying what exactly is wrong.
+NOT_FOUNDED = "Project authorization is not founded."
+SIGNATURE_REQUIRED = (
+    "Project requires signature authentication. x-signature and x-nonce headers are required."
+)
+NOT_VALID = "Project authorization is not valid."
+
 _HEX_DIGEST = re.compile(r"([0-9a-fA-F]{64})\s*$")
 
 
@@ -34,10 +41,10 @@ def authenticate(
     """
     api_key = _header(headers, "x-api-key")
     if not api_key:
-        raise AuthenticationError("Missing x-api-key header.")
+        raise AuthenticationError(f"{NOT_FOUNDED} Send your API key in the x-api-key header.")
     project = store.project_by_key(api_key)
     if project is None:
-        raise AuthenticationError("Unknown API key (x-api-key).")
+        raise AuthenticationError(f"{NOT_FOUNDED} No project has this x-api-key.")
     if not ip_allowed(project, client_ip):
         raise AuthenticationError(f"Requested ip {client_ip} is not allowed.")
     if not project.require_signature:
@@ -46,8 +53,8 @@ def authenticate(
     signature = _header(headers, "x-signature")
     if not nonce or not signature:
         raise AuthenticationError(
-            "This project requires signed requests: send x-nonce and x-signature "
-            "(hex HMAC-SHA256 of api secret + nonce, keyed with the api key)."
+            f"{SIGNATURE_REQUIRED} x-signature is the hex HMAC-SHA256 of api secret + nonce, "
+            "keyed with the api key."
         )
     _check_nonce(nonce, nonce_max_age, time.time() if now is None else now)
     match = _HEX_DIGEST.search(signature)
@@ -55,7 +62,7 @@ def authenticate(
     if not hmac.compare_digest(
         given.encode(), expected_signature(project.api_key, project.api_secret, nonce).encode()
     ):
-        raise AuthenticationError("Invalid x-signature for this x-api-key and x-nonce.")
+        raise AuthenticationError(f"{NOT_VALID} Invalid x-signature for this x-api-key and x-nonce.")
     return project
 
 
@@ -77,7 +84,9 @@ def _check_nonce(nonce: str, max_age: int, now: float) -> None:
     Only ASCII digits count: ``str.isdigit`` also accepts '²' and '٣', which ``int`` rejects or reads.
     """
     if not (nonce.isascii() and nonce.isdigit()) or len(nonce) > 20:
-        raise AuthenticationError("x-nonce must be an integer (unix time in seconds or milliseconds).")
+        raise AuthenticationError(
+            f"{NOT_VALID} x-nonce must be an integer (unix time in seconds or milliseconds)."
+        )
     if not max_age:
         return
     value = int(nonce)
@@ -89,6 +98,6 @@ def _check_nonce(nonce: str, max_age: int, now: float) -> None:
         return  # a random integer, as the seeds allow
     if abs(now - stamp) > max_age:
         raise AuthenticationError(
-            f"x-nonce {nonce} is a unix time more than {max_age} seconds away from the server's clock; "
-            "use a fresh nonce (e.g. $(date +%s))."
+            f"{NOT_VALID} x-nonce {nonce} is a unix time more than {max_age} seconds away from "
+            "the server's clock; use a fresh nonce (e.g. $(date +%s))."
         )

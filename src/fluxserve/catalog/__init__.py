@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 from fluxserve.catalog.model import InputRules, InputSpec, ToolSpec
-from fluxserve.errors import NotFoundError
+from fluxserve.errors import ToolNotFoundError
 
 __all__ = ["Catalog", "InputRules", "InputSpec", "ToolSpec"]
 
@@ -50,6 +50,6 @@ class Catalog:
         try:
             return self._tools[slug]
         except KeyError:
-            raise NotFoundError(
+            raise ToolNotFoundError(
                 f"Tool '{slug}' does not exist. Known tools: {', '.join(self._tools)}"
             ) from None

@@ -26,12 +26,22 @@ MAX_DIGITS = 40
 _INT_RE = re.compile(r"^[+-]?[0-9]+$")
 _URL_FORBIDDEN = re.compile(r"[\x00-\x20\x7f\\]")
 _HTTP_SCHEME = re.compile(r"^\s*https?:", re.IGNORECASE)
+NOT_A_NUMBER = "must be integer or float"
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off", ""}
 
 
 class InvalidValue(ValueError):
-    """One value is unacceptable; the message says what is allowed (the caller adds the field name)."""
+    """One value is unacceptable; the message says what is allowed (the caller adds the field name).
+
+    Where Wiro's error reference has a message for the problem, the text is the rest of that message
+    after "Request parameter [name] ": "required", "must be integer or float",
+    "must be between {min} and {max}".
+    """
+
+
+class MissingFile(InvalidValue):
+    """A required file input got neither a file part nor a URL ("Request files [name] required")."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +66,8 @@ def validate_inputs(
         uploaded = spec.rules.file_field in file_fields if spec.rules.file_field else False
         try:
             values[spec.name] = coerce_value(spec, raw.get(spec.name), uploaded)
+        except MissingFile as exc:
+            errors.append(FieldError(spec.rules.file_field or spec.name, str(exc), file=True))
         except InvalidValue as exc:
             errors.append(FieldError(spec.name, str(exc)))
     if errors:
@@ -80,12 +92,7 @@ def coerce_value(spec: InputSpec, value: Any, uploaded: bool = False) -> Any:
     missing = value is None or (isinstance(value, str) and value.strip() == "" and rules.kind != "seed")
     if missing:
         if rules.required and not uploaded:
-            if rules.kind == "image":
-                raise InvalidValue(
-                    f"is required: give an http(s) URL of an image, the name of a file uploaded earlier, "
-                    f"or send the image as the multipart file part '{rules.file_field}'"
-                )
-            raise InvalidValue("is required and must not be empty")
+            raise MissingFile("required") if rules.kind == "image" else InvalidValue("required")
         if rules.kind == "multiselect":
             return []  # nothing selected: run without catalog adapters
         if rules.kind in ("url", "image"):
@@ -97,7 +104,7 @@ def coerce_value(spec: InputSpec, value: Any, uploaded: bool = False) -> Any:
     return coerce(spec, value)
 
 
-def as_int(value: Any, what: str = "a whole number") -> int:
+def as_int(value: Any, what: str = "a whole number", not_a_number: str = NOT_A_NUMBER) -> int:
     if isinstance(value, bool):
         raise InvalidValue(f"must be {what}, got a boolean")
     if isinstance(value, int):
@@ -117,11 +124,12 @@ def as_int(value: Any, what: str = "a whole number") -> int:
         try:
             number = float(text)
         except ValueError:
-            raise InvalidValue(f"must be {what}, got {_shown(value)}") from None
+            raise InvalidValue(not_a_number) from None
         if math.isfinite(number) and number.is_integer():
             _check_digits(int(number), what)
             return int(number)
-    raise InvalidValue(f"must be {what}, got {_shown(value)}")
+        raise InvalidValue(f"must be {what}, got {_shown(value)}")
+    raise InvalidValue(not_a_number)
 
 
 def _check_digits(number: int, what: str) -> None:
@@ -132,7 +140,7 @@ def _check_digits(number: int, what: str) -> None:
 def _check_range(spec: InputSpec, number: float, unit: str = "") -> None:
     low, high = spec.rules.min, spec.rules.max
     if (low is not None and number < low) or (high is not None and number > high):
-        raise InvalidValue(f"must be between {_fmt(low)} and {_fmt(high)}{unit}, got {_fmt(number)}")
+        raise InvalidValue(f"must be between {_fmt(low)} and {_fmt(high)}{unit}")
 
 
 def _fmt(number: float | None) -> str:
@@ -162,7 +170,7 @@ def _coerce_float(spec: InputSpec, value: Any) -> float:
     try:
         number = float(value.strip() if isinstance(value, str) else value)
     except (TypeError, ValueError, OverflowError):
-        raise InvalidValue(f"must be a number, got {_shown(value)}") from None
+        raise InvalidValue(NOT_A_NUMBER) from None
     if not math.isfinite(number):
         raise InvalidValue(f"must be a finite number, got {_shown(value)}")
     _check_range(spec, number)
@@ -172,7 +180,8 @@ def _coerce_float(spec: InputSpec, value: Any) -> float:
 def _coerce_seed(spec: InputSpec, value: Any) -> int:
     if isinstance(value, str) and value.strip() == "":
         return random.randint(0, 2**32 - 1)  # empty seed: pick one, echoed so the run can be repeated
-    number = as_int(value, f"a whole number from 0 to {SEED_MAX} (or empty for a random seed)")
+    what = f"a whole number from 0 to {SEED_MAX} (or empty for a random seed)"
+    number = as_int(value, what, f"must be {what}, got {_shown(value)}")
     if not 0 <= number <= SEED_MAX:
         raise InvalidValue(
             f"must be a whole number from 0 to {SEED_MAX} (or empty for a random seed), got {number}"

@@ -158,7 +158,13 @@ class ClientCore:
         return (yield from self._one_task("/v1/Task/Kill", _id_body(as_handle(task)), as_handle(task)))
 
     def _one_task(self, path: str, body: dict[str, str], handle: TaskHandle) -> Plan[Task]:
-        answer = yield from self.post(path, body)
+        try:
+            answer = yield from self.post(path, body)
+        except NotFound as exc:  # Wiro says "There is no task yet."; say which task
+            ref = handle.taskid or handle.socketaccesstoken
+            raise NotFound(
+                f"task {ref}: {exc.message}", code=exc.code, status=exc.status, errors=exc.errors
+            ) from None
         tasks = [Task.from_wire(item) for item in answer.get("tasklist") or [] if isinstance(item, dict)]
         if not tasks:
             raise NotFound(

@@ -20,7 +20,14 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config as AlembicConfig
 
-from fluxserve.errors import ConcurrencyLimitError, ConflictError, NotFoundError, QueueFullError
+from fluxserve.errors import (
+    ConcurrencyLimitError,
+    ConflictError,
+    NotCancellableError,
+    NotKillableError,
+    QueueFullError,
+    TaskNotFoundError,
+)
 from fluxserve.tasks import schema
 from fluxserve.tasks.projects import ProjectStore
 from fluxserve.tasks.records import NewOutput, OutputRecord, Project, TaskRecord, UploadRecord
@@ -127,7 +134,7 @@ class TaskStore:
     def get(self, task_id: int) -> TaskRecord:
         task = self._fetch(schema.tasks.c.id == task_id)
         if task is None:
-            raise NotFoundError(f"Task {task_id} does not exist")
+            raise TaskNotFoundError(f"Task {task_id} does not exist")
         return task
 
     def find(
@@ -143,17 +150,17 @@ class TaskStore:
         if taskid:
             text = str(taskid).strip()
             if not (text.isascii() and text.isdigit() and len(text) <= 18):  # fits a 64-bit id
-                raise NotFoundError(_no_task(taskid))
+                raise TaskNotFoundError(_no_task(taskid))
             condition = t.c.id == int(text)
         elif token:
             condition = t.c.token == token
         elif task_uuid:
             condition = t.c.uuid == task_uuid
         else:
-            raise NotFoundError("No task identifier given")
+            raise TaskNotFoundError("No task identifier given")
         task = self._fetch(sa.and_(condition, t.c.project_id == project_id))
         if task is None:
-            raise NotFoundError(_no_task(taskid or token or task_uuid))
+            raise TaskNotFoundError(_no_task(taskid or token or task_uuid))
         return task
 
     def by_token(self, token: str) -> TaskRecord | None:
@@ -291,7 +298,8 @@ class TaskStore:
             ).rowcount
         if not changed:
             current = self.get(task.id)
-            raise ConflictError(_cannot(current, "cancelled", "Use Task/Kill to stop a running task."))
+            hint = "" if current.status.is_terminal() else " Use Task/Kill to stop a running task."
+            raise NotCancellableError(f"{_state(current).capitalize()}.{hint}")
         return self.get(task.id)
 
     def request_kill(self, task: TaskRecord) -> TaskRecord:
@@ -312,7 +320,7 @@ class TaskStore:
             current = self.get(task.id)
             if current.status is TaskStatus.QUEUE:
                 return self.request_kill(current)
-            raise ConflictError(_cannot(current, "killed", ""))
+            raise NotKillableError(_state(current))
         return self.get(task.id)
 
     # --- worker side ----------------------------------------------------------------------
@@ -593,6 +601,7 @@ def _recovery_values(row: Any, max_attempts: int, now: float) -> tuple[dict[str,
     return values, False
 
 
-def _cannot(task: TaskRecord, action: str, hint: str) -> str:
+def _state(task: TaskRecord) -> str:
+    """Why an action on ``task`` is refused, e.g. "it has already ended (status task_cancel)"."""
     state = "has already ended" if task.status.is_terminal() else "is already running"
-    return f"Task {task.id} cannot be {action}: it {state} (status {task.status.value}). {hint}".strip()
+    return f"it {state} (status {task.status.value})"

@@ -15,7 +15,7 @@ from fluxserve.api.live import record_events
 from fluxserve.api.services import ApiServices
 from fluxserve.catalog.coerce import InvalidValue, coerce_value
 from fluxserve.catalog.model import InputRules, InputSpec
-from fluxserve.errors import FieldError, NotFoundError, ValidationError
+from fluxserve.errors import FieldError, MissingIdentifierError, ValidationError
 from fluxserve.tasks.records import Project, TaskRecord
 from fluxserve.wire import ok_body
 
@@ -28,7 +28,7 @@ async def _find_task(request: Request, project: Project) -> TaskRecord:
     token = text_field(fields, "tasktoken", "socketaccesstoken")
     task_uuid = text_field(fields, "uuid")
     if not (taskid or token or task_uuid):
-        raise NotFoundError("Give the task as 'taskid', 'tasktoken', 'socketaccesstoken' or 'uuid'.")
+        raise MissingIdentifierError("Give the task as 'taskid', 'tasktoken', 'socketaccesstoken' or 'uuid'.")
     store = services(request).store
     return await run_in_threadpool(store.find, project.id, taskid=taskid, token=token, task_uuid=task_uuid)
 
