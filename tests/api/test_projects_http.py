@@ -115,7 +115,7 @@ def test_rotation_and_deletion_take_effect_with_the_next_request(server: Service
     assert rotated.returncode == 0, rotated.stderr
     new = json.loads(rotated.stdout)
     refused = call(server, old, "/v1/Task/List", json={})
-    assert refused.status_code == 401 and "Unknown API key" in refused.text
+    assert refused.status_code == 401 and "Project authorization is not founded." in refused.text
     assert call(server, new, "/v1/Task/List", json={}).json()["result"] is True
     assert project_cli(server, "delete", "rotating").returncode == 0
     assert call(server, new, "/v1/Task/List", json={}).status_code == 401
@@ -169,7 +169,7 @@ def test_the_pixel_cap_names_the_fields(server: Service) -> None:
     body = response.json()
     assert body["result"] is False
     message = body["errors"][0]["message"]
-    assert message.startswith("width: width x height x samples = 512 x 512 x 2 = 524288 pixels")
+    assert message.startswith("Request parameter [width] width x height x samples = 512 x 512 x 2 = 524288 pixels")
     assert "300000" in message and "FLUXSERVE_MAX_TASK_PIXELS" in message
 
 
