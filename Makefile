@@ -19,6 +19,7 @@ run: install
 
 test: install
 	tests/ensure-postgres
+	tests/ensure-chromium
 	$(BIN)/python -m pytest
 
 lint: install

@@ -8,7 +8,7 @@ from fluxserve import __version__
 from fluxserve.api.errors import install_error_handlers
 from fluxserve.api.guard import RequestGuard
 from fluxserve.api.openai import routes as openai_routes
-from fluxserve.api.routes import events, file, health, run, socket, task, tool
+from fluxserve.api.routes import events, file, health, playground, run, socket, task, tool
 from fluxserve.api.services import ApiServices
 
 
@@ -17,6 +17,6 @@ def create_app(services: ApiServices) -> FastAPI:
     app.state.services = services
     install_error_handlers(app)
     app.add_middleware(RequestGuard, max_body_bytes=services.max_upload_bytes)
-    for module in (health, run, task, tool, file, socket, events, openai_routes):
+    for module in (health, run, task, tool, file, socket, events, openai_routes, playground):
         app.include_router(module.router)
     return app
