@@ -263,6 +263,24 @@ def test_signature_without_webcrypto_matches_python(page: Page, service: Service
         )
         assert got == [expected, expected]
 
+    key_only = page.evaluate(
+        "async () => (await import('/playground/js/api.js')).authHeaders({apiKey: 'k1', apiSecret: ''})"
+    )
+    assert key_only == {"x-api-key": "k1"}  # a key-only project sends no nonce and no signature
+
+
+def test_every_request_is_signed_in_the_page(page: Page, service: Service) -> None:
+    sent: list[dict[str, str]] = []
+    page.on("request", lambda request: sent.append(request.headers) if request.method == "POST" else None)
+    connect(page, service)
+    assert len(sent) >= 2  # Tool/List and Tool/Detail at least
+    for headers in sent:
+        nonce = headers["x-nonce"]
+        expected = hmac.new(
+            service.api_key.encode(), (service.api_secret + nonce).encode(), hashlib.sha256
+        ).hexdigest()
+        assert headers["x-api-key"] == service.api_key and headers["x-signature"] == expected
+
 
 def test_labelled_keyboard_usable_phone_width_and_dark(page: Page, service: Service) -> None:
     connect(page, service)

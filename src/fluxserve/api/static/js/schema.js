@@ -55,7 +55,7 @@ function kind(item, id) {
   const type = String(item.type || "text").toLowerCase();
   const options = Array.isArray(item.options) ? item.options : [];
   if (FILE_TYPES.has(type) || (type === "text" && /^input.*Image.*Url$/i.test(id))) return "image";
-  if (type === "select" && options.some((o) => o && (o.triggerwords || o.generatesettings))) return "lora";
+  if (options.some((o) => o && typeof o === "object" && (o.triggerwords || o.generatesettings))) return "lora";
   if (type === "select" || type === "multiselect" || type === "radio") return "select";
   if (type === "textarea") return "textarea";
   if (type === "checkbox" || type === "boolean" || type === "toggle") return "checkbox";
