@@ -2,6 +2,11 @@
 import { api } from "./api.js";
 
 export const TERMINAL = new Set(["task_postprocess_end", "task_cancel"]);
+const STATUSES = new Set([
+  "task_queue", "task_accept", "task_assign", "task_preprocess_start", "task_preprocess_end", "task_start",
+  "task_output", "task_error", "task_error_full", "task_end", "task_postprocess_start", "task_postprocess_end",
+  "task_cancel",
+]);
 
 /** Progress from a frame's message or a Detail's debugoutput line, or null. */
 export function progressOf(message) {
@@ -75,8 +80,8 @@ export function follow(credentials, taskid, token, { onStatus, onProgress }) {
     }
     const progress = frame.type === "task_output" ? progressOf(frame.message) : null;
     if (progress) onProgress(progress);
-    else if (frame.type.startsWith("task_")) onStatus(frame.type);
-    // Any other frame (a connection acknowledgement, say) carries nothing to show.
+    else if (STATUSES.has(frame.type)) onStatus(frame.type);
+    // Any other frame (a connection acknowledgement, a preview) carries nothing to show here.
     if (TERMINAL.has(frame.type)) end();
   });
   socket.addEventListener("close", () => {
