@@ -5,6 +5,8 @@
   is answered 413 before anything is read; an undeclared one raises ``BodyTooLarge`` out of
   ``receive`` the moment the count passes the limit, so nothing beyond the limit is read, spooled
   or kept in memory.
+* Every answer carries ``X-Content-Type-Options: nosniff``, so a browser never guesses a type
+  (an uploaded file is served as a proven image type or as a download, see routes/file.py).
 * A path holding text no part of fluxserve can store (a NUL from ``%00``) is refused before any
   route looks it up.
 """
@@ -30,9 +32,9 @@ class RequestGuard:
             return
         refusal = self._refusal(scope)
         if refusal is not None:
-            await error_response(refusal)(scope, receive, send)
+            await error_response(refusal)(scope, receive, _with_nosniff(send))
             return
-        await self.app(scope, self._counting(receive), send)
+        await self.app(scope, self._counting(receive), _with_nosniff(send))
 
     def _refusal(self, scope: Scope) -> MalformedRequestError | None:
         reason = bad_text_reason(scope.get("path", ""))
@@ -61,3 +63,13 @@ class RequestGuard:
             return message
 
         return counted
+
+
+def _with_nosniff(send: Send) -> Send:
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = [(k, v) for k, v in message.get("headers", []) if k != b"x-content-type-options"]
+            message = {**message, "headers": [*headers, (b"x-content-type-options", b"nosniff")]}
+        await send(message)
+
+    return sending

@@ -20,12 +20,37 @@ def safe_filename(name: str, fallback: str) -> str:
     return cleaned[:120] or fallback
 
 
+GENERIC_TYPE = "application/octet-stream"
+_IMAGE_MAGIC: tuple[tuple[bytes, int, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", 0, "image/png"),
+    (b"\xff\xd8\xff", 0, "image/jpeg"),
+    (b"GIF87a", 0, "image/gif"),
+    (b"GIF89a", 0, "image/gif"),
+    (b"WEBP", 8, "image/webp"),  # after b"RIFF" and the size
+    (b"ftypavif", 4, "image/avif"),
+)
+SNIFF_BYTES = 16
+
+
+def image_type(head: bytes) -> str | None:
+    """The image type the first bytes of a file prove (PNG, JPEG, GIF, WebP, AVIF), or None.
+
+    Never what a client declared: a declared type is a claim, and a ``text/html`` part served back
+    as such would run its script on the API's origin.
+    """
+    for magic, offset, content_type in _IMAGE_MAGIC:
+        if head[offset : offset + len(magic)] == magic and (offset != 8 or head.startswith(b"RIFF")):
+            return content_type
+    return None
+
+
 def store_upload(svc: ApiServices, project_id: int, part: UploadedPart) -> UploadRecord:
+    """Store one uploaded part; its recorded type is the verified image type, else the generic one."""
     accesskey = random_token()
     name = safe_filename(part.filename, part.field)
     key = f"uploads/{accesskey}/{name}"
     svc.storage.put(key, part.data)
-    content_type = part.content_type or "application/octet-stream"
+    content_type = image_type(part.data[:SNIFF_BYTES]) or GENERIC_TYPE
     return svc.store.add_upload(project_id, name, content_type, len(part.data), accesskey, key)
 
 

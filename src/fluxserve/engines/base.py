@@ -81,6 +81,8 @@ class EngineJob:
     files: dict[str, Path] = field(default_factory=dict)
     workdir: Path | None = None
     prepared: dict[str, Any] = field(default_factory=dict)  # filled by preprocess()
+    should_stop: Callable[[], bool] | None = None
+    """The task's kill flag, for preprocessing: downloads ask it as they stream and raise TaskKilled."""
 
 
 @dataclass(frozen=True)

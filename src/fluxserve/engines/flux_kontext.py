@@ -86,7 +86,9 @@ class KontextTwoImageEngine(Engine):
                 f"{name}: '{url[:200]}' is neither an http(s) URL nor a file uploaded with this task "
                 f"(upload it as {part})"
             )
-        fetched = fetch_to_file(url, workdir / f"{name}.download", self._policy, what=name)
+        fetched = fetch_to_file(
+            url, workdir / f"{name}.download", self._policy, what=name, should_stop=job.should_stop
+        )
         return open_input_image(fetched.path, name)
 
     def generate(self, job: EngineJob, progress: StepCallback) -> GenerationResult:

@@ -131,7 +131,7 @@ class FluxLoraEngine(Engine):
         specs = [self._catalog_spec(entry, scales[entry.scale.id]) for entry in entries]
         url = str(job.params.get(PRIVATE_URL_FIELD) or "").strip()
         if url:
-            path, digest = self.private.get(url)
+            path, digest = self.private.get(url, should_stop=job.should_stop)
             specs.append(AdapterSpec(f"url-{digest[:16]}", path, 1.0, PRIVATE_URL_FIELD))
         job.prepared["loras"] = specs
         job.prepared["prompt"] = prompt_with_triggers(str(job.params.get("prompt", "")), entries)

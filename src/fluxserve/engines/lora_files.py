@@ -15,6 +15,7 @@ import os
 import struct
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,9 +74,13 @@ class PrivateLoraCache:
         self._lock = threading.Lock()
         self.shared = SharedLoras.from_config(config)
 
-    def get(self, url: str) -> tuple[Path, str]:
+    def get(self, url: str, should_stop: Callable[[], bool] | None = None) -> tuple[Path, str]:
         """The local file and sha256 of the LoRA at ``url``: from this worker's folder, else from
-        the shared object store (another worker downloaded it), else downloaded (and shared)."""
+        the shared object store (another worker downloaded it), else downloaded (and shared).
+
+        ``should_stop`` is the task's kill flag: the download asks it as bytes arrive and stops
+        with TaskKilled, so a Kill reaches a task still fetching its LoRA.
+        """
         with self._lock:
             index = self._read_index()
             known = index.get(url)
@@ -86,14 +91,14 @@ class PrivateLoraCache:
             if found:
                 path, digest = found
             else:
-                path, digest = self._download(url)
+                path, digest = self._download(url, should_stop)
                 if self.shared:
                     self.shared.publish(url, path, digest)
             index[url] = digest
             self._write_index(index)
             return path, digest
 
-    def _download(self, url: str) -> tuple[Path, str]:
+    def _download(self, url: str, should_stop: Callable[[], bool] | None) -> tuple[Path, str]:
         from fluxserve.net.safe_fetch import FetchPolicy, fetch_to_file
 
         policy = FetchPolicy(
@@ -103,7 +108,7 @@ class PrivateLoraCache:
         )
         incoming = self.folder / "incoming" / f"{uuid.uuid4().hex}.part"
         try:
-            fetched = fetch_to_file(url, incoming, policy, what=PRIVATE_URL_FIELD)
+            fetched = fetch_to_file(url, incoming, policy, what=PRIVATE_URL_FIELD, should_stop=should_stop)
             check_safetensors(fetched.path, PRIVATE_URL_FIELD)
             final = self.folder / f"{fetched.sha256}.safetensors"
             os.replace(fetched.path, final)

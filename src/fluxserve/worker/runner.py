@@ -139,6 +139,7 @@ class Worker:
                 params={k: v for k, v in task.inputs.items() if k != PREVIEWS_INPUT},
                 files=self._input_files(task, workdir / "inputs"),
                 workdir=workdir,
+                should_stop=lambda: self.store.kill_requested(task.id),
             )
             engine.preprocess(job)
             progress.check_killed()
