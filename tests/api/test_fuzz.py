@@ -34,6 +34,7 @@ ROUTE_FIELDS = [
     "taskid", "tasktoken", "socketaccesstoken", "uuid", "id", "start", "limit",
     "slug", "slugowner", "slugproject", "tool", "file",
 ]  # fmt: skip
+OPENAI_FIELDS = ["model", "n", "size", "quality", "response_format", "stream", "output_format", "image"]
 CALLBACK_FIELDS = {"callbackurl", "callback_url"}
 POISON_TEXT = [
     "\udc00 hi", "\ud83d", "a\x00b", "9" * 400, "-" + "9" * 5000, "1e999", "NaN", "-0", "\xb2", "\u0663",
@@ -48,7 +49,11 @@ def fuzz_target(tmp_path_factory, tiny_weights_dir) -> Iterator[tuple[Service, C
     server = Service(
         tmp_path_factory.mktemp("fuzz"),
         weights=str(tiny_weights_dir),
-        env_overrides={"FLUXSERVE_WORKERS": "0", "FLUXSERVE_MAX_UPLOAD_BYTES": str(256 * 1024)},
+        env_overrides={
+            "FLUXSERVE_WORKERS": "0",
+            "FLUXSERVE_MAX_UPLOAD_BYTES": str(256 * 1024),
+            "FLUXSERVE_OPENAI_WAIT_SECONDS": "0.5",  # no worker: an OpenAI-style request gives up quickly
+        },
     ).start()
     with callback_receiver() as receiver:
         yield server, receiver
@@ -61,6 +66,7 @@ def endpoints(fuzz_target) -> list[tuple[str, str]]:
     schema = httpx.get(f"{server.base_url}/openapi.json").json()
     found = [(method.upper(), path) for path, item in schema["paths"].items() for method in item]
     assert ("POST", "/v1/Run/{owner}/{tool}") in found and len(found) >= 10, found
+    assert all(path.startswith(("/v1", "/healthz")) for _, path in found), found  # nothing else to fuzz
     return found
 
 
@@ -157,7 +163,7 @@ def requests(draw, endpoints, input_names, receiver_url) -> dict[str, Any]:
     url = path
     for key, value in params.items():
         url = url.replace("{" + key + "}", value)
-    names = st.sampled_from(input_names + ROUTE_FIELDS) | st.text(max_size=6).filter(
+    names = st.sampled_from(input_names + ROUTE_FIELDS + OPENAI_FIELDS) | st.text(max_size=6).filter(
         lambda name: name.lower() not in CALLBACK_FIELDS | {"callbackurl"}
     )
     fields = draw(st.dictionaries(names, values(receiver_url), max_size=6))
@@ -178,7 +184,10 @@ def requests(draw, endpoints, input_names, receiver_url) -> dict[str, Any]:
         request["data"] = {key: flat(value) for key, value in fields.items()}
     elif kind == "multipart":
         files = [
-            (draw(st.sampled_from(["inputImage", "inputImage2", "file", "x"])), (name, data, ctype))
+            (
+                draw(st.sampled_from(["inputImage", "inputImage2", "file", "image", "image[]", "mask"])),
+                (name, data, ctype),
+            )
             for name, data, ctype in draw(
                 st.lists(
                     st.tuples(
@@ -214,6 +223,7 @@ def send(server: Service, request: dict[str, Any]) -> httpx.Response:
     )
     if nonce is not None:
         headers["x-nonce"] = nonce
+    headers["Authorization"] = f"Bearer {server.api_key}"  # the OpenAI-style routes' credential
     encoded = [(key.encode(), value.encode("latin-1", "replace")) for key, value in headers.items()]
     encoded += [(key.encode(), value.encode()) for key, value in request.pop("headers", {}).items()]
     return httpx.request(
