@@ -12,6 +12,7 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
+from fluxserve.api.errors import INTERNAL_ERROR
 from fluxserve.tasks.store import TaskStore
 from tests.support.files import image_bytes
 from tests.support.live import socket_url
@@ -37,7 +38,12 @@ def refused(response: httpx.Response, field: str) -> str:
     assert payload["result"] is False, payload
     messages = [error["message"] for error in payload["errors"]]
     assert all(error["code"] == 0 for error in payload["errors"]), payload
-    named = [m for m in messages if (m.startswith(field) and m[len(field)] in ":[.") or f" {field} " in m]
+    assert INTERNAL_ERROR not in " ".join(messages), messages
+    named = [
+        m
+        for m in messages
+        if f"[{field}]" in m or f"[{field}." in m or f"[{field}[" in m or f" {field} " in m
+    ]
     assert named, (field, messages)
     return named[0]
 

@@ -169,7 +169,9 @@ def test_the_pixel_cap_names_the_fields(server: Service) -> None:
     body = response.json()
     assert body["result"] is False
     message = body["errors"][0]["message"]
-    assert message.startswith("Request parameter [width] width x height x samples = 512 x 512 x 2 = 524288 pixels")
+    assert message.startswith(
+        "Request parameter [width] width x height x samples = 512 x 512 x 2 = 524288 pixels"
+    )
     assert "300000" in message and "FLUXSERVE_MAX_TASK_PIXELS" in message
 
 
