@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import io
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +23,11 @@ FAST = {"steps": 2}  # tiny weights: two denoising steps are enough
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, tiny_weights_dir: Path) -> Iterator[Service]:
     """Partner tools run on their local stand-ins, so every tool is local on the tiny weights."""
-    env = {"FLUXSERVE_BACKEND_FLUX_2_PRO_T2I": "local", "FLUXSERVE_BACKEND_FLUX_PRO_1_1_ULTRA": "local"}
+    env = {
+        "FLUXSERVE_BACKEND_FLUX_2_PRO_T2I": "local",
+        "FLUXSERVE_BACKEND_FLUX_PRO_1_1_ULTRA": "local",
+        "FLUXSERVE_LEASE_SECONDS": "60",  # a loaded machine must not see the 3 s test lease lapse mid-run
+    }
     started = Service(tmp_path_factory.mktemp("openai"), weights=str(tiny_weights_dir), env_overrides=env)
     yield started.start()
     started.stop()
@@ -190,3 +196,38 @@ def test_errors_come_as_the_sdks_exception_classes(client: openai.OpenAI, server
 def test_models_lists_the_tools(client: openai.OpenAI) -> None:
     ids = {model.id for model in client.models.list()}
     assert {"flux-krea-dev", "flux-1.1-pro-ultra", "flux-2-pro", "flux-dev-lora", "flux-kontext-dev"} <= ids
+
+
+def test_an_openai_request_is_listed_and_killable(client: openai.OpenAI, server: Service) -> None:
+    outcome: dict[str, Exception] = {}
+
+    def call() -> None:
+        try:
+            client.images.generate(
+                model="flux-krea-dev", prompt="a slow one", size="256x256", extra_body={"steps": 100}
+            )
+        except openai.APIStatusError as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=call)
+    thread.start()
+    deadline = time.monotonic() + 120
+    running = None
+    while running is None and time.monotonic() < deadline:
+        listed = server.post("/v1/Task/List", json={}).json()["tasklist"]
+        running = next(
+            (
+                t
+                for t in listed
+                if t["parameters"].get("prompt") == "a slow one" and t["status"] == "task_start"
+            ),
+            None,
+        )
+        time.sleep(0.05)
+    assert running is not None, "the OpenAI request's task never showed up running in Task/List"
+    killed = server.post("/v1/Task/Kill", json={"taskid": running["id"]}).json()
+    assert killed["result"] is True, killed
+    thread.join(120)
+    assert isinstance(outcome.get("error"), openai.ConflictError), outcome
+    assert "killed" in outcome["error"].message
+    assert server.detail(running["id"])["status"] == "task_cancel"
