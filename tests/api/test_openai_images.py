@@ -231,3 +231,15 @@ def test_an_openai_request_is_listed_and_killable(client: openai.OpenAI, server:
     assert isinstance(outcome.get("error"), openai.ConflictError), outcome
     assert "killed" in outcome["error"].message
     assert server.detail(running["id"])["status"] == "task_cancel"
+
+
+def test_a_body_over_the_limit_is_an_openai_413(server: Service) -> None:
+    response = httpx.post(
+        f"{server.base_url}/v1/images/generations",
+        content=b"{" + b" " * (51 * 2**20) + b"}",
+        headers={
+            "Authorization": f"Bearer {server.api_key}:{server.api_secret}",
+            "Content-Type": "application/json",
+        },
+    )
+    assert response.status_code == 413 and response.json()["error"]["code"] == "request_too_large"

@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fluxserve.api.body import BodyTooLarge
 from fluxserve.api.errors import error_response
+from fluxserve.api.openai.errors import from_client_error, is_openai_path
 from fluxserve.errors import MalformedRequestError
 from fluxserve.text import bad_text_reason, shown
 
@@ -32,7 +33,10 @@ class RequestGuard:
             return
         refusal = self._refusal(scope)
         if refusal is not None:
-            await error_response(refusal)(scope, receive, _with_nosniff(send))
+            if is_openai_path(scope.get("path", "")):  # OpenAI clients expect OpenAI's error shape
+                await from_client_error(refusal).response()(scope, receive, _with_nosniff(send))
+            else:
+                await error_response(refusal)(scope, receive, _with_nosniff(send))
             return
         await self.app(scope, self._counting(receive), _with_nosniff(send))
 

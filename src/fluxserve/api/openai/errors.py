@@ -36,6 +36,14 @@ NO_RETRY = {"x-should-retry": "false"}
 """The OpenAI SDKs retry 408/409/429/5xx unless told not to; a retry would queue new tasks."""
 
 
+OPENAI_PATHS = ("/v1/images/", "/v1/models")
+
+
+def is_openai_path(path: str) -> bool:
+    """Whether a request path is one of the OpenAI routes (their errors use OpenAI's shape)."""
+    return path.startswith(OPENAI_PATHS)
+
+
 class OpenAIError(Exception):
     """An answer in OpenAI's error shape."""
 
