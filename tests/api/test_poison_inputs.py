@@ -337,5 +337,18 @@ def test_repeated_file_parts_are_all_kept_by_upload_and_refused_by_run(queue_onl
 def test_repeated_text_parts_keep_every_value(queue_only_service: Service) -> None:
     fields = [("prompt", (None, "a")), ("prompt", (None, "b")), ("steps", (None, "4"))]
     run = queue_only_service.post(f"/v1/Run/{KREA}", files=fields)
-    assert "must be text, got list" in refused(run, "prompt")
-    time.sleep(0)  # nothing else: the two values reached validation, neither was dropped
+    assert "must be text, got list" in refused(run, "prompt")  # both values reached validation
+
+
+def test_a_refused_callback_shows_in_detail(make_service) -> None:
+    """Private addresses refused (the strict default): the callback is never sent, and Detail says why."""
+    service: Service = make_service(FLUXSERVE_WORKERS="0", FLUXSERVE_ALLOW_PRIVATE_URLS="false")
+    with callback_receiver() as receiver:
+        taskid = service.run(KREA, **GOOD, callbackUrl=receiver.url)["taskid"]
+        service.post("/v1/Task/Cancel", json={"taskid": taskid})
+        deadline = time.monotonic() + 30
+        while "callbackUrl: not called" not in service.detail(taskid)["debugoutput"]:
+            assert time.monotonic() < deadline, service.detail(taskid)
+            time.sleep(0.1)
+    assert receiver.received == []
+    assert "127.0.0.1" in service.detail(taskid)["debugoutput"]

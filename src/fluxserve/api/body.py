@@ -59,7 +59,7 @@ class ParsedBody:
         if repeated:
             raise ValidationError(
                 [
-                    FieldError(name, f"was sent as {count} file parts; this input takes one file")
+                    FieldError(name, f"was sent as {count} file parts; this input takes one file", file=True)
                     for name, count in repeated.items()
                 ]
             )
