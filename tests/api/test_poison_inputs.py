@@ -203,9 +203,18 @@ def test_a_chunked_body_over_the_limit_is_refused_early(
     assert not list((service.data_dir / "files").rglob("*.png"))
 
 
-def test_many_parts_under_the_limit_each_still_count_towards_it(small_limit_service: Service) -> None:
+@pytest.mark.parametrize("chunked", [True, False], ids=["chunked", "content-length"])
+def test_many_parts_under_the_limit_each_still_count_towards_it(
+    small_limit_service: Service, chunked
+) -> None:
+    """16 parts of 100 kB with a 1 MiB limit: each part fits, the body does not."""
     files = [("inputImage", (f"{i}.png", b"\0" * 100_000, "image/png")) for i in range(16)]
-    response = small_limit_service.post(f"/v1/Run/{KONTEXT}", data={"prompt": "x"}, files=files)
+    url = f"{small_limit_service.base_url}/v1/Run/{KONTEXT}"
+    prepared = httpx.Request("POST", url, data={"prompt": "x"}, files=files)
+    body = prepared.read()
+    headers = {**small_limit_service.headers(), "Content-Type": prepared.headers["content-type"]}
+    content = iter([body[i : i + 65536] for i in range(0, len(body), 65536)]) if chunked else body
+    response = httpx.post(url, content=content, headers=headers, timeout=60)
     assert response.status_code == 413 and response.json()["result"] is False
     assert "limit" in response.json()["errors"][0]["message"]
 
