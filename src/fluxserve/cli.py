@@ -50,7 +50,12 @@ def serve() -> None:
 
 @app.command()
 def worker() -> None:
-    """Run only workers against the shared database (no HTTP API)."""
+    """Run only workers against the shared database (no HTTP API).
+
+    SIGTERM or SIGINT drains: no new claims, running tasks finish, then the process exits (a second
+    signal stops at once; the unfinished task is re-queued when its lease lapses). So does
+    ``fluxserve workers drain <id>`` from any machine.
+    """
     import signal
     import threading
 
@@ -62,10 +67,55 @@ def worker() -> None:
     runtime = build_runtime(settings)
     runtime.start_background(with_worker=True)
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    stop.wait()
+
+    def on_signal(*_: object) -> None:
+        if runtime.worker is not None and not runtime.worker.drained.is_set() and not stop.is_set():
+            stop.set()
+            threading.Thread(target=runtime.worker.drain, daemon=True).start()
+        else:
+            runtime.worker = None  # second signal: stop now
+            stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    while runtime.worker is not None and not runtime.worker.drained.wait(0.5):
+        pass
+    if runtime.worker is None:
+        stop.wait()
     runtime.stop_background()
+
+
+@app.command()
+def workers(
+    drain: Annotated[
+        list[str] | None,
+        typer.Option(help="Drain these workers (id, or host name for all its workers), then list."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """List the registered workers (live, draining, lost), what they run and their last heartbeat."""
+    import json
+    import time
+
+    from fluxserve.config import Settings
+    from fluxserve.tasks.store import TaskStore
+    from fluxserve.tasks.workers import WorkerDirectory
+    from fluxserve.worker.listing import worker_json, worker_lines
+
+    settings = Settings()
+    directory = WorkerDirectory(TaskStore.open(settings.resolved_database_url).engine)
+    if drain:
+        drained = directory.drain(drain)
+        if not drained:
+            typer.echo(f"error: no worker matches {', '.join(drain)}", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"draining: {', '.join(drained)}", err=True)
+    rows, now = directory.all(), time.time()
+    if as_json:
+        typer.echo(json.dumps([worker_json(row, now) for row in rows], indent=1))
+    else:
+        for line in worker_lines(rows, now):
+            typer.echo(line)
 
 
 @app.command("make-tiny")

@@ -70,6 +70,7 @@ class Settings(BaseSettings):
     weights: str = "hub"  # hub | tiny | /a/local/folder
     device: str = "auto"
     workers: int = 1  # in-process worker threads (serve); 0 = API only
+    worker_tools: Annotated[list[str], NoDecode] = Field(default_factory=list)  # claim only these tools
     allow_private_urls: bool = False
     model_memory_gb: float = 0.0
     cpu_offload: bool = False
@@ -117,6 +118,13 @@ class Settings(BaseSettings):
     def _split_delays(cls, value: object) -> object:
         if isinstance(value, str):
             return [float(part) for part in value.strip("[] ").split(",") if part.strip()]
+        return value
+
+    @field_validator("worker_tools", mode="before")
+    @classmethod
+    def _split_tools(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
     @property

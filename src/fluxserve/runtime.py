@@ -10,6 +10,7 @@ import secrets
 from dataclasses import dataclass, field
 
 from fluxserve.api import ApiServices, create_app
+from fluxserve.api.cluster import ClusterView
 from fluxserve.api.live import record_events
 from fluxserve.catalog import Catalog
 from fluxserve.config import Settings
@@ -18,7 +19,9 @@ from fluxserve.net.callbacks import CallbackDispatcher
 from fluxserve.storage import Storage
 from fluxserve.tasks.events import InProcessEventBus
 from fluxserve.tasks.store import TaskStore, random_token
+from fluxserve.tasks.workers import WorkerDirectory
 from fluxserve.wire import ok_body
+from fluxserve.worker.capabilities import assess
 from fluxserve.worker.recovery import Sweeper
 from fluxserve.worker.runner import Worker, WorkerOptions
 
@@ -58,6 +61,7 @@ class Runtime:
     engines: EngineRegistry
     credentials: Credentials
     services: ApiServices
+    directory: WorkerDirectory
     worker: Worker | None = None
     background: list = field(default_factory=list)
 
@@ -75,9 +79,11 @@ class Runtime:
             self.settings.max_attempts,
             interval=max(0.5, self.settings.lease_seconds / 3),
             on_ended=lambda task_id: self._announce_recovered_end(task_id, dispatcher),
+            directory=self.directory,
         )
         self.background = [sweeper, dispatcher]
         if with_worker and self.settings.workers > 0:
+            capabilities = assess(self.catalog, self.engines, self.settings.worker_tools)
             self.worker = Worker(
                 self.store,
                 self.catalog,
@@ -91,7 +97,11 @@ class Runtime:
                     work_dir=self.settings.data_dir / "work",
                     public_url=self.settings.resolved_public_url,
                     preview_every_steps=self.settings.preview_every_steps,
+                    tools=tuple(capabilities.tools),
+                    unavailable=capabilities.unavailable,
+                    device=self.settings.device,
                 ),
+                directory=self.directory,
             )
             self.background.append(self.worker)
             self.services.on_task_queued = self.worker.wake
@@ -123,13 +133,16 @@ def build_runtime(settings: Settings) -> Runtime:
     storage = settings.open_storage()
     events = InProcessEventBus()
     engines = EngineRegistry(settings.engine_config())
+    directory = WorkerDirectory(store.engine)
+    cluster = ClusterView(directory, catalog, local_reason=engines.unavailable_reason)
     services = ApiServices(
         store=store,
         catalog=catalog,
         storage=storage,
         events=events,
         public_url=settings.resolved_public_url,
-        availability=engines.unavailable_reason,
+        availability=cluster.availability,
+        cluster=cluster,
         nonce_max_age_seconds=settings.nonce_max_age_seconds,
         max_upload_bytes=settings.max_upload_bytes,
         kill_wait_seconds=settings.kill_wait_seconds,
@@ -137,4 +150,4 @@ def build_runtime(settings: Settings) -> Runtime:
         max_task_pixels=settings.max_task_pixels,
         openai_wait_seconds=settings.openai_wait_seconds,
     )
-    return Runtime(settings, store, catalog, storage, events, engines, credentials, services)
+    return Runtime(settings, store, catalog, storage, events, engines, credentials, services, directory)

@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from fluxserve.api.cluster import ClusterView
 from fluxserve.catalog import Catalog
 from fluxserve.catalog.model import ToolSpec
 from fluxserve.errors import NotFoundError
 from fluxserve.storage import Storage
 from fluxserve.tasks.events import EventBus
 from fluxserve.tasks.records import TaskRecord
+from fluxserve.tasks.status import TaskStatus
 from fluxserve.tasks.store import TaskStore
 from fluxserve.wire import task_to_wire
 
@@ -34,6 +36,7 @@ class ApiServices:
     max_queued_tasks: int = 0  # 0 = no limit
     max_task_pixels: int = 0  # width x height x samples; 0 = no limit
     openai_wait_seconds: float = 600.0  # bounded wait of /v1/images/* for their task(s)
+    cluster: ClusterView | None = None  # the worker directory's view (waiting notes, health counts)
 
     def tool_of(self, task: TaskRecord) -> ToolSpec | None:
         try:
@@ -42,4 +45,9 @@ class ApiServices:
             return None
 
     def task_json(self, task: TaskRecord) -> dict:
-        return task_to_wire(task, self.public_url, self.tool_of(task))
+        body = task_to_wire(task, self.public_url, self.tool_of(task))
+        if task.status is TaskStatus.QUEUE and self.cluster is not None:
+            note = self.cluster.waiting_note(task.tool)
+            if note:
+                body["debugoutput"] = "\n".join(part for part in (body["debugoutput"], note) if part)
+        return body

@@ -92,8 +92,17 @@ uploads = sa.Table(
 workers = sa.Table(
     "workers",
     metadata,
-    sa.Column("id", sa.String(200), primary_key=True),
-    sa.Column("tools", sa.JSON, nullable=False),  # the tools this worker can run
+    sa.Column("id", sa.String(200), primary_key=True),  # host:pid:random, as in tasks.worker_id
+    sa.Column("tools", sa.JSON, nullable=False),  # the tools this worker can run (and claims)
     sa.Column("started", sa.Float, nullable=False),
     sa.Column("last_seen", sa.Float, nullable=False),  # heartbeat; stale rows are not counted
+    # Added by 0003 (worker directory, tasks/workers.py):
+    sa.Column("host", sa.String(255), nullable=False, server_default=""),
+    sa.Column("pid", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("device", sa.String(64), nullable=False, server_default=""),
+    sa.Column("unavailable", sa.JSON, nullable=True),  # tool slug -> why this worker cannot run it
+    sa.Column("version", sa.String(32), nullable=False, server_default=""),
+    sa.Column("threads", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("expires_at", sa.Float, nullable=False, server_default="0", index=True),  # live until then
+    sa.Column("draining", sa.Boolean, nullable=False, server_default=sa.false()),
 )

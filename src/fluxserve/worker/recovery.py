@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable
 
 from fluxserve.tasks.store import TaskStore
+from fluxserve.tasks.workers import WorkerDirectory
 from fluxserve.worker.lease import is_dead_local_worker
 
 log = logging.getLogger(__name__)
@@ -30,11 +31,15 @@ class Sweeper:
         max_attempts: int,
         interval: float,
         on_ended: Callable[[int], None] = lambda task_id: None,
+        directory: WorkerDirectory | None = None,
+        forget_lost_after: float = 24 * 3600.0,
     ) -> None:
         self._store = store
         self._max_attempts = max_attempts
         self._interval = interval
         self._on_ended = on_ended
+        self._directory = directory
+        self._forget_lost_after = forget_lost_after
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="fluxserve-sweeper", daemon=True)
 
@@ -43,6 +48,8 @@ class Sweeper:
         _requeued, ended = self._store.recover_expired(self._max_attempts)
         for task_id in ended:
             self._on_ended(task_id)
+        if self._directory is not None:
+            self._directory.forget_lost(self._forget_lost_after)
 
     def start(self) -> None:
         self._thread.start()

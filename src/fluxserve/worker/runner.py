@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from fluxserve.catalog import Catalog
@@ -17,8 +17,10 @@ from fluxserve.tasks.events import EventBus, TaskEvent
 from fluxserve.tasks.records import PREVIEWS_INPUT, NewOutput, TaskRecord
 from fluxserve.tasks.status import TaskStatus
 from fluxserve.tasks.store import TaskStore, random_token
+from fluxserve.tasks.workers import WorkerDirectory
 from fluxserve.wire import file_url
 from fluxserve.worker.lease import LeaseKeeper, new_worker_id
+from fluxserve.worker.presence import Presence, describe_worker
 from fluxserve.worker.progress import (
     PREVIEW_EVENT,
     Preview,
@@ -38,6 +40,9 @@ class WorkerOptions:
     work_dir: Path = Path("./data/work")
     public_url: str = "http://127.0.0.1:8000"  # base of the output URLs in task_postprocess_end events
     preview_every_steps: int = 0  # latent previews for every task (0: only for tasks that ask)
+    tools: tuple[str, ...] | None = None  # the tools this worker claims (None: every catalog tool)
+    unavailable: dict[str, str] = field(default_factory=dict)  # tool -> why not (for the directory)
+    device: str = "auto"
 
 
 class _Lost(Exception):
@@ -55,6 +60,7 @@ class Worker:
         storage: Storage,
         events: EventBus,
         options: WorkerOptions,
+        directory: WorkerDirectory | None = None,
     ) -> None:
         self.store = store
         self.catalog = catalog
@@ -67,11 +73,29 @@ class Worker:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._draining = threading.Event()
+        self._busy = 0
+        self._busy_lock = threading.Lock()
+        self.drained = threading.Event()  # set when draining and no task is running any more
+        self.presence = (
+            Presence(
+                directory,
+                describe_worker(
+                    self.worker_id, options.device, self._tools(), options.unavailable, options.threads
+                ),
+                interval=max(0.5, options.lease_seconds / 3),
+                on_drain=self.drain,
+            )
+            if directory is not None
+            else None
+        )
 
     # --- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> None:
         self._leases.start()
+        if self.presence:
+            self.presence.start()
         for index in range(self.options.threads):
             thread = threading.Thread(target=self._loop, name=f"fluxserve-worker-{index}", daemon=True)
             thread.start()
@@ -84,13 +108,27 @@ class Worker:
         for thread in self._threads:
             thread.join(timeout)
         self._leases.stop()
+        if self.presence:
+            self.presence.stop()
+
+    def drain(self) -> None:
+        """Claim nothing more; ``drained`` is set once the running tasks have ended."""
+        log.info("worker %s draining: finishing running tasks, claiming no more", self.worker_id)
+        self._draining.set()
+        self._wake.set()
+        self._check_drained()
+
+    def _check_drained(self) -> None:
+        with self._busy_lock:
+            if self._draining.is_set() and self._busy == 0:
+                self.drained.set()
 
     def wake(self) -> None:
         """A task was queued: skip the rest of the idle wait."""
         self._wake.set()
 
     def _loop(self) -> None:
-        while not self._stop.is_set():
+        while not self._stop.is_set() and not self._draining.is_set():
             try:
                 worked = self.run_once()
             except Exception:  # the store itself failed; back off and keep the worker alive
@@ -102,17 +140,28 @@ class Worker:
 
     def run_once(self) -> bool:
         """Claim and run one task; False when the queue was empty."""
-        task = self.store.claim(self.worker_id, self.options.lease_seconds, tools=self._tools())
-        if task is None:
-            return False
-        self._leases.hold(task.id)
+        with self._busy_lock:
+            if self._draining.is_set():
+                return False
+            self._busy += 1
         try:
-            self._process(task)
+            task = self.store.claim(self.worker_id, self.options.lease_seconds, tools=self._tools())
+            if task is None:
+                return False
+            self._leases.hold(task.id)
+            try:
+                self._process(task)
+            finally:
+                self._leases.release(task.id)
+            return True
         finally:
-            self._leases.release(task.id)
-        return True
+            with self._busy_lock:
+                self._busy -= 1
+            self._check_drained()
 
     def _tools(self) -> list[str]:
+        if self.options.tools is not None:
+            return list(self.options.tools)
         return [tool.tool for tool in self.catalog]
 
     # --- one task -------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Liveness: 200 once the server accepts requests (and its database answers)."""
+"""Liveness: 200 once the server accepts requests (and its database answers), with worker counts."""
 
 from __future__ import annotations
 
@@ -15,14 +15,19 @@ router = APIRouter()
 
 @router.get("/healthz")
 async def healthz(request: Request) -> JSONResponse:
-    store = services(request).store
+    """``{"status": "ok", "workers": {"live": n, "draining": n, "lost": n}}``; 503 if the database is down."""
+    svc = services(request)
 
-    def ping() -> None:
-        with store.engine.connect() as conn:
+    def check() -> dict[str, int] | None:
+        with svc.store.engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
+        return svc.cluster.counts() if svc.cluster is not None else None
 
     try:
-        await run_in_threadpool(ping)
+        workers = await run_in_threadpool(check)
     except Exception as exc:
         return JSONResponse({"status": "error", "database": str(exc)}, status_code=503)
-    return JSONResponse({"status": "ok"})
+    body: dict = {"status": "ok"}
+    if workers is not None:
+        body["workers"] = workers
+    return JSONResponse(body)
