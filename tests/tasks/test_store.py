@@ -141,6 +141,16 @@ def test_callbacks_become_due_when_a_task_ends(store: TaskStore, project_id: int
     assert store.get(task.id).callback_state == "delivered"
 
 
+def test_a_due_callback_is_handed_to_one_deliverer_until_its_hold_lapses(
+    store: TaskStore, project_id: int
+) -> None:
+    task = store.cancel_queued(_task(store, project_id, callback="http://127.0.0.1:9/hook"))
+    now = task.times["canceltime"] + 1
+    assert [t.id for t in store.due_callbacks(now=now, hold_seconds=60)] == [task.id]
+    assert store.due_callbacks(now=now) == []  # another process asking at the same time gets nothing
+    assert [t.id for t in store.due_callbacks(now=now + 61)] == [task.id]  # the deliverer died
+
+
 def test_status_order_only_moves_forward() -> None:
     assert can_advance(TaskStatus.QUEUE, TaskStatus.ACCEPT)
     assert not can_advance(TaskStatus.START, TaskStatus.ASSIGN)

@@ -489,17 +489,25 @@ class TaskStore:
 
     # --- callbacks ------------------------------------------------------------------------
 
-    def due_callbacks(self, now: float, limit: int = 20) -> list[TaskRecord]:
+    def due_callbacks(self, now: float, limit: int = 20, hold_seconds: float = 120.0) -> list[TaskRecord]:
+        """Claim the callbacks due at ``now``: each is pushed ``hold_seconds`` into the future by one
+        conditional UPDATE, so when several processes (API, workers on other machines) deliver
+        callbacks, exactly one of them gets each delivery; a process that dies while delivering
+        leaves it to be retried once the hold lapses."""
         t = schema.tasks
-        with self.engine.connect() as conn:
-            ids = conn.execute(
-                sa.select(t.c.id)
-                .where(t.c.callback_state == "pending", t.c.callback_next_at <= now)
-                .order_by(t.c.callback_next_at)
-                .limit(limit)
-            ).scalars()
-            ids = list(ids)
-        return [self.get(task_id) for task_id in ids]
+        due = sa.and_(t.c.callback_state == "pending", t.c.callback_next_at <= now)
+        claimed: list[int] = []
+        with self.engine.begin() as conn:
+            ids = list(
+                conn.execute(
+                    sa.select(t.c.id).where(due).order_by(t.c.callback_next_at).limit(limit)
+                ).scalars()
+            )
+            for task_id in ids:
+                hold = sa.update(t).where(t.c.id == task_id, due).values(callback_next_at=now + hold_seconds)
+                if conn.execute(hold).rowcount:
+                    claimed.append(task_id)
+        return [self.get(task_id) for task_id in claimed]
 
     def record_callback_attempt(
         self, task_id: int, *, delivered: bool, next_at: float | None, note: str = ""
