@@ -36,8 +36,9 @@ def assess(catalog: Catalog, engines: EngineRegistry, only: Collection[str] = ()
 
 
 def weights_missing(config: EngineConfig, tool: str) -> str | None:
-    """Why a local tool's model is not in the weights folder, or None (hub and tiny weights are
-    fetched or built on first use, so they count as available)."""
+    """Why a local tool's model is not in the weights folder, or None. Hub and tiny weights are
+    fetched or built on first use, so they count as available; so does a folder that does not exist
+    at all — that is a misconfiguration, and the tasks fail with instructions instead of waiting."""
     from fluxserve.engines.weights import TOOL_REPOS
 
     choice = (config.weights or "hub").strip()
@@ -45,6 +46,8 @@ def weights_missing(config: EngineConfig, tool: str) -> str | None:
     if choice in ("hub", "tiny") or not repos:
         return None
     root = Path(choice).expanduser()
+    if not root.is_dir():  # a misconfiguration, not a partial box: tasks fail and say how to fix it
+        return None
     missing = [repo for repo in repos if not (root / repo / "transformer").is_dir()]
     if missing:
         return f"the weights folder {root} (FLUXSERVE_WEIGHTS) has no {', '.join(missing)}/transformer"
