@@ -48,7 +48,7 @@ def run_and_wait_for_image(page: Page) -> str:
     page.evaluate(WATCH_TASK_PANEL)
     page.get_by_role("button", name="Run", exact=True).click()
     image = page.locator("#gallery img").first
-    expect(image).to_be_visible(timeout=120_000)
+    expect(image).to_be_visible(timeout=300_000)
     page.wait_for_function("() => document.querySelector('#gallery img').naturalWidth > 0")
     return page.locator("#task-id").inner_text().lstrip("#")
 

@@ -37,7 +37,8 @@ export function buildForm(container, fields) {
   function errorSlot(id) {
     if (controls.has(id)) return controls.get(id);
     for (const control of controls.values()) {
-      if (control.field.filePart === id) return control; // "Request files [inputImage] required"
+      const part = control.field.filePart; // "Request files [inputImage] required"
+      if (part && (part === id || `${part}Url` === id)) return control;
     }
     for (const control of controls.values()) {
       const scale = control.picker?.scaleControl(id);
@@ -84,7 +85,7 @@ export function buildForm(container, fields) {
       const ids = [...controls.keys()];
       for (const control of controls.values()) {
         if (control.picker) ids.push(...control.picker.scaleIds);
-        if (control.field.filePart) ids.push(control.field.filePart);
+        if (control.field.filePart) ids.push(control.field.filePart, `${control.field.filePart}Url`);
       }
       const unplaced = [];
       let first = null;

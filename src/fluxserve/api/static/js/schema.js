@@ -40,9 +40,10 @@ function label(item, id) {
   return raw;
 }
 
+/** The help text: a description and a note (such as "1 to 100"), minus translation keys. */
 function note(item) {
-  const raw = String(item.note ?? item.help ?? item.description ?? "");
-  return /-help$/.test(raw) ? "" : raw;
+  const parts = [item.description ?? item.help, item.note].map((text) => String(text ?? "").trim());
+  return [...new Set(parts.filter((text) => text && !/^[a-z0-9-]+-help$/.test(text)))].join(" ");
 }
 
 function number(value) {

@@ -19,6 +19,17 @@ export const STATUS_TEXT = {
   task_cancel: "Cancelled",
 };
 
+// What the line under the bar says before the first progress frame arrives.
+const WAITING_TEXT = {
+  task_queue: "Waiting in the queue…",
+  task_accept: "Preparing…",
+  task_assign: "Preparing…",
+  task_preprocess_start: "Preparing the inputs (the first run of a tool also loads its model)…",
+  task_preprocess_end: "Preparing the inputs (the first run of a tool also loads its model)…",
+  task_start: "Starting…",
+};
+let hasProgress = false;
+
 export function statusText(status) {
   return STATUS_TEXT[status] || status;
 }
@@ -34,6 +45,7 @@ export function showLive(task) {
   $("task-error").hidden = true;
   $("task-id").textContent = `#${task.taskid}`;
   $("kill-button").hidden = false;
+  hasProgress = false;
   setStatus("task_queue");
   const bar = $("task-progress");
   bar.removeAttribute("value");
@@ -46,11 +58,12 @@ export function setStatus(status) {
   el.dataset.status = status;
   $("task-live").dataset.status = status;
   $("kill-button").textContent = status === "task_queue" ? "Cancel" : "Kill";
-  if (status === "task_queue") $("task-progress-label").textContent = "Waiting in the queue…";
+  if (!hasProgress) $("task-progress-label").textContent = WAITING_TEXT[status] || "";
   announce(statusText(status));
 }
 
 export function setProgress(progress) {
+  hasProgress = true;
   const bar = $("task-progress");
   const current = Number(progress.stepCurrent);
   const total = Number(progress.stepTotal);
@@ -81,10 +94,8 @@ export function showResult(task, viewer) {
   const error = $("task-error");
   error.textContent = task.debugerror || "";
   error.hidden = !task.debugerror;
-  if (task.status === "task_postprocess_end" && !failed) {
-    const label = $("task-progress-label").textContent;
-    $("task-progress-label").textContent = `Done in ${Number(task.elapsedseconds || 0).toFixed(1)} s${label ? ` · ${label}` : ""}`;
-  }
+  const done = task.status === "task_postprocess_end" && !failed;
+  $("task-progress-label").textContent = done ? `Done in ${Number(task.elapsedseconds || 0).toFixed(1)} s` : "";
 
   const gallery = $("gallery");
   const images = (task.outputs || []).filter(isImage);
