@@ -34,7 +34,7 @@ def connect(page: Page, service: Service, secret: str | None = None) -> None:
 def choose_tool(page: Page, slug: str) -> None:
     page.get_by_label("Tool", exact=True).select_option(slug)
     expect(page.locator("#tool-select")).to_have_value(slug)
-    expect(page.get_by_label("Prompt")).to_be_visible()
+    expect(page.locator(f'#fields[data-tool="{slug}"]')).to_be_attached()  # its form is drawn
 
 
 def set_inputs(page: Page, **values: str) -> None:

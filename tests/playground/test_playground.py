@@ -246,8 +246,9 @@ def test_a_queued_task_shows_that_it_waits_and_can_be_cancelled(
     row = page.locator(f'#history-list li[data-taskid="{taskid}"]')
     expect(row.locator(".chip")).to_have_text("Queued")
     expect(row.get_by_role("button", name=f"Cancel task {taskid}")).to_be_visible()
+    expect(page.get_by_role("button", name="Cancel", exact=True)).to_be_visible()  # the panel's own
     screenshot(page, "13-queued")
-    page.get_by_role("button", name="Cancel", exact=True).click()
+    row.get_by_role("button", name=f"Cancel task {taskid}").click()  # from the history this time
     expect(page.locator("#task-status")).to_have_text("Cancelled")
     expect(row.locator(".chip")).to_have_text("Cancelled")
     assert queue_only_service.detail(taskid)["status"] == "task_cancel"
@@ -300,7 +301,13 @@ def test_labelled_keyboard_usable_phone_width_and_dark(page: Page, service: Serv
         )
         assert unlabelled == [], unlabelled
 
-    choose_tool(page, KREA)  # the whole run from the keyboard: focus the prompt, Enter on Run
+    choose_tool(page, KREA)
+    seed = page.get_by_label("Seed", exact=True)
+    page.get_by_role("button", name="Random seed").click()
+    first_seed = seed.input_value()
+    page.get_by_role("button", name="Random seed").click()
+    assert first_seed.isdigit() and seed.input_value().isdigit() and seed.input_value() != first_seed
+    # The whole run from the keyboard: Enter on the focused Run button.
     page.get_by_label("Steps", exact=True).fill("2")
     set_inputs(page, Width="64", Height="64")
     page.get_by_role("button", name="Run", exact=True).focus()

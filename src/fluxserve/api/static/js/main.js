@@ -59,6 +59,8 @@ async function connect(credentials) {
 function signOut(message) {
   forgetCredentials();
   state.credentials = null;
+  state.tool = null;
+  state.form = null;
   state.following?.handle.stop();
   $("credentials").hidden = false;
   $("workspace").hidden = true;
@@ -90,23 +92,31 @@ function initialTool() {
   return available ? toolSlug(available).slug : slugs[0];
 }
 
+let toolRequests = 0;
+
 async function selectTool(slug) {
   const listed = state.tools.find((tool) => toolSlug(tool).slug === slug);
   if (!listed) return;
   $("tool-select").value = slug;
+  if (state.tool && state.form && toolSlug(state.tool).slug === slug) return; // already drawn
   history.replaceState(null, "", `#tool=${encodeURIComponent(slug)}`);
   const { owner, project } = toolSlug(listed);
   showError($("form-error"), "");
+  const request = ++toolRequests;
+  let tool;
   try {
-    state.tool = (await api.toolDetail(state.credentials, owner, project)).tool[0];
+    tool = (await api.toolDetail(state.credentials, owner, project)).tool[0];
   } catch (error) {
     handleFailure(error, $("form-error"));
     return;
   }
+  if (request !== toolRequests) return; // another tool was chosen meanwhile
+  state.tool = tool;
   $("tool-description").textContent = state.tool.description || "";
   const reason = state.tool.unavailablereason || "";
   showError($("tool-unavailable"), reason ? `Not configured on this server: ${reason}` : "");
   state.form = buildForm($("fields"), toolFields(state.tool));
+  $("fields").dataset.tool = slug;
 }
 
 // --- running ---------------------------------------------------------------------------------
