@@ -156,3 +156,12 @@ def test_status_order_only_moves_forward() -> None:
     assert not can_advance(TaskStatus.START, TaskStatus.ASSIGN)
     assert can_advance(TaskStatus.START, TaskStatus.CANCEL)
     assert not can_advance(TaskStatus.CANCEL, TaskStatus.POSTPROCESS_END)
+
+
+@pytest.mark.parametrize("taskid", ["2147483648", "99999999999", "9" * 18, "-1", "1\u00b2", "\u0663"])
+def test_an_id_no_task_can_have_is_not_found_without_asking_the_database(
+    store: TaskStore, project_id: int, taskid: str
+) -> None:
+    """INTEGER is 32-bit on PostgreSQL: a bigger id must be 'not found', not a database error."""
+    with pytest.raises(NotFoundError):
+        store.find(project_id, taskid=taskid)

@@ -149,7 +149,9 @@ class TaskStore:
         t = schema.tasks
         if taskid:
             text = str(taskid).strip()
-            if not (text.isascii() and text.isdigit() and len(text) <= 18):  # fits a 64-bit id
+            # Ids are INTEGER columns (32-bit on PostgreSQL): a larger number matches no task, and
+            # must not reach the database, which would refuse it as out of range.
+            if not (text.isascii() and text.isdigit() and len(text) <= 10 and int(text) <= _MAX_ID):
                 raise TaskNotFoundError(_no_task(taskid))
             condition = t.c.id == int(text)
         elif token:
@@ -532,6 +534,7 @@ class TaskStore:
 
 
 _RUNNING = [s.value for s in RUNNING_STATUSES]
+_MAX_ID = 2**31 - 1
 _TIME_COLUMNS = tuple(dict.fromkeys([*TIME_FIELD.values(), "postprocessstarttime"]))
 
 
