@@ -43,6 +43,11 @@ POISON_TEXT = [
     "http://[::1", "http://[::1]:99999/x", "HTTP://127.0.0.1:1/\x01", "ftp://127.0.0.1/", "", " ",
     "[1,2", '["678", {"a": 1}]', "678,1328,zzz", "../../etc/passwd", "room.jpg", "\u202e", "🦊",
 ]  # fmt: skip
+AUTH_OVERRIDES = [
+    ("x-api-key", "\xe9\xe9"), ("x-api-key", ""), ("x-api-key", "KEY\xa0"), ("x-signature", "(stdin)= zz"),
+    ("x-signature", "\xff" * 64), ("Authorization", "Bearer \xe9"), ("Authorization", "Basic KEY"),
+    ("Authorization", "Bearer"), ("x-nonce", "1" * 400),
+]  # fmt: skip
 RAW_NUMBERS = ["9" * 400, "-" + "9" * 5000, "1" + "0" * 400 + ".5", "1e99999", "-0.0"]
 
 
@@ -212,6 +217,7 @@ def requests(draw, endpoints, input_names, receiver_url) -> dict[str, Any]:
         }
     nonce = draw(st.sampled_from([None, None, None, "\xb2", "12\u00e9", "1" * 30, "-5", ""]))
     request["auth_nonce"] = nonce
+    request["auth_override"] = draw(st.sampled_from([None] * 6 + AUTH_OVERRIDES))
     return request
 
 
@@ -226,13 +232,17 @@ def send(server: Service, request: dict[str, Any]) -> httpx.Response:
     if nonce is not None:
         headers["x-nonce"] = nonce
     headers["Authorization"] = f"Bearer {server.api_key}"  # the OpenAI-style routes' credential
+    override = request.pop("auth_override")
+    if override is not None:
+        headers[override[0]] = override[1].replace("KEY", server.api_key)
     encoded = [(key.encode(), value.encode("latin-1", "replace")) for key, value in headers.items()]
     encoded += [(key.encode(), value.encode()) for key, value in request.pop("headers", {}).items()]
+    url = request.pop("url")
     return httpx.request(
         request.pop("method"),
-        f"{server.base_url}{request.pop('url')}",
+        f"{server.base_url}{url}",
         headers=encoded,
-        timeout=httpx.Timeout(30, read=5 if "/Events/" in request.get("url", "") else 30),
+        timeout=httpx.Timeout(30, read=5 if "/Events/" in url else 30),
         **request,
     )
 
