@@ -5,6 +5,8 @@ A real store (SQLite in a temp dir), real loopback receivers; the dispatcher run
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 import time
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 from tests.support.receiver import callback_receiver
 
+from fluxserve.net import safe_fetch
 from fluxserve.net.callbacks import CallbackDispatcher
 from fluxserve.tasks import schema
 from fluxserve.tasks.records import TaskRecord
@@ -149,3 +152,30 @@ def test_detail_reads_rows_with_bad_text_written_by_older_versions(store: TaskSt
     assert store.get(task.id).parameters == {"prompt": "\ufffd"}
     assert [t.parameters for t in store.list(task.project_id, 0, 10)[1]] == [{"prompt": "\ufffd"}]
     httpx.Response(200, json=store.get(task.id).parameters)  # encodes as UTF-8 without error
+
+
+def test_the_post_goes_to_the_checked_address_with_the_name_in_host(
+    store: TaskStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The name is resolved once, by the guard; the connection goes to that address (no second
+    lookup that a rebinding DNS could answer differently) and the name travels in Host."""
+    name = "hooks.rebind.test"
+    real_getaddrinfo = socket.getaddrinfo
+
+    def literal_only(host, *args, **kwargs):
+        if host == name:  # a second lookup would be the rebinding hole
+            raise socket.gaierror(f"{name} must not be resolved again")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", literal_only)
+    monkeypatch.setattr(
+        safe_fetch,
+        "_resolve",
+        lambda host, port, timeout: [ipaddress.ip_address("127.0.0.1")] if host == name else [],
+    )
+    with callback_receiver() as receiver:
+        port = receiver.url.split(":")[2].split("/")[0]
+        task = _ended_task(store, f"http://{name}:{port}/hook")
+        _settle(_dispatcher(store))
+    assert store.get(task.id).callback_state == "delivered"
+    assert receiver.received[0]["headers"]["host"] == f"{name}:{port}"
