@@ -7,15 +7,16 @@ import ipaddress
 import socket
 import ssl
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from loopback_http import LoopbackServer, body, redirect
 
-from fluxserve.errors import InputFetchError
+from fluxserve.errors import InputFetchError, TaskKilled
 from fluxserve.net import safe_fetch
 from fluxserve.net.safe_fetch import (
     FetchPolicy,
@@ -332,3 +333,46 @@ def test_a_slow_resolver_counts_against_the_deadline(monkeypatch: pytest.MonkeyP
         fetch_to_file(
             "http://slow.example/a.png", tmp_path / "f", FetchPolicy(timeout_s=0.3), what="inputImageUrl"
         )
+
+
+@pytest.mark.parametrize("trickle", [True, False], ids=["slow", "stalled"])
+def test_a_kill_stops_a_download_even_when_the_server_sends_nothing(tmp_path: Path, trickle: bool) -> None:
+    """The kill flag is watched beside the read: a trickling or a silent server is cut off at once."""
+    release = threading.Event()
+
+    class Stalling(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(2**30))
+            self.end_headers()
+            self.wfile.write(b"\0" * 100)
+            self.wfile.flush()
+            try:
+                while not release.wait(0.05):
+                    if trickle:
+                        self.wfile.write(b"\0" * 10)
+                        self.wfile.flush()
+            except OSError:
+                pass
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Stalling)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    killed = threading.Event()
+    threading.Timer(0.5, killed.set).start()
+    try:
+        with pytest.raises(TaskKilled, match="killed while downloading lora"):
+            fetch_to_file(
+                f"http://127.0.0.1:{server.server_address[1]}/x",
+                tmp_path / "f",
+                FetchPolicy(allow_private=True, timeout_s=120, max_bytes=2**31),
+                what="lora",
+                should_stop=killed.is_set,
+            )
+        assert not (tmp_path / "f").exists() and not list(tmp_path.glob(".f.*"))  # no partial file left
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()

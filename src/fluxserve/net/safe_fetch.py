@@ -299,18 +299,51 @@ STOP_CHECK_INTERVAL_S = 0.2
 """How often a streaming download asks ``should_stop`` (it may read the database)."""
 
 
-class _StopCheck:
-    def __init__(self, should_stop: Callable[[], bool] | None, what: str) -> None:
+class _KillWatch:
+    """Asks ``should_stop`` every :data:`STOP_CHECK_INTERVAL_S` in a side thread while a body
+    streams; when it answers True, shuts the connection's socket down, so even a read blocked on a
+    server that sends nothing returns at once (and the download ends with TaskKilled)."""
+
+    def __init__(self, should_stop: Callable[[], bool] | None, response: httpx.Response, what: str) -> None:
         self._should_stop = should_stop
+        self._response = response
         self._what = what
-        self._next = 0.0
+        self._done = threading.Event()
+        self.killed = False
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> _KillWatch:
+        if self._should_stop is not None:
+            self._thread = threading.Thread(target=self._watch, name=f"kill-watch-{self._what}", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._done.set()
 
     def check(self) -> None:
-        if self._should_stop is None or time.monotonic() < self._next:
-            return
-        self._next = time.monotonic() + STOP_CHECK_INTERVAL_S
-        if self._should_stop():
+        if self.killed:
             raise TaskKilled(f"killed while downloading {self._what}")
+
+    def _watch(self) -> None:
+        assert self._should_stop is not None
+        while not self._done.wait(STOP_CHECK_INTERVAL_S):
+            try:
+                stop = self._should_stop()
+            except Exception:  # a failed kill-flag read must not end the download
+                log.warning("%s: could not read the kill flag", self._what, exc_info=True)
+                continue
+            if stop:
+                self.killed = True
+                self._interrupt()
+                return
+
+    def _interrupt(self) -> None:
+        stream = self._response.extensions.get("network_stream")
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
 
 class _Deadline:
@@ -335,8 +368,9 @@ def fetch_to_file(
 ) -> FetchedFile:
     """Download ``url`` to ``dest`` under ``policy``; see the module docstring for the guarantees.
 
-    ``should_stop`` (the task's kill flag) is asked as the bytes stream, at most every
-    :data:`STOP_CHECK_INTERVAL_S`; when it answers True the download stops with TaskKilled.
+    ``should_stop`` (the task's kill flag) is asked every :data:`STOP_CHECK_INTERVAL_S` while the
+    body streams; when it answers True the connection is cut and the download stops with
+    TaskKilled, even if the server has stopped sending.
     """
     if not isinstance(url, str) or not url.strip():
         raise InputFetchError(f"{what}: no URL was given")
@@ -446,14 +480,13 @@ def _stream_to_file(
         raise _too_large(what, url, policy)
     digest = hashlib.sha256()
     size = 0
-    stop = _StopCheck(should_stop, what)
     fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     tmp = Path(tmp_name)
     try:
-        with os.fdopen(fd, "wb") as out:
+        with os.fdopen(fd, "wb") as out, _KillWatch(should_stop, response, what) as watch:
             try:
-                for chunk in response.iter_bytes():  # as the bytes arrive, so a slow one still checks
-                    stop.check()
+                for chunk in response.iter_bytes():  # as the bytes arrive
+                    watch.check()
                     size += len(chunk)
                     if size > policy.max_bytes:
                         raise _too_large(what, url, policy)
@@ -462,11 +495,14 @@ def _stream_to_file(
                     digest.update(chunk)
                     out.write(chunk)
             except httpx.TimeoutException:
+                watch.check()
                 raise _timeout(what, url, policy) from None
             except httpx.HTTPError as exc:
+                watch.check()  # the watch cut the connection: a kill, not a broken download
                 raise InputFetchError(
                     f"{what}: the download of '{_short(url)}' broke off: {_describe(exc)}"
                 ) from None
+            watch.check()
         os.replace(tmp, dest)
     except BaseException:
         with contextlib.suppress(OSError):
