@@ -203,3 +203,28 @@ def test_a_killed_worker_s_task_is_finished_by_the_other_and_followers_see_remot
     assert frames[-1]["type"] == "task_postprocess_end"
     health = httpx.get(f"{cluster.api.base_url}/healthz").json()["workers"]
     assert health["live"] == 1
+
+
+def test_draining_a_worker_finishes_its_task_then_it_leaves(cluster: Cluster) -> None:
+    [survivor] = [worker for worker in (cluster.a, cluster.b) if worker.process.poll() is None]
+    run = cluster.api.run(KREA, **LONG)
+    while "progressGenerate" not in cluster.api.detail(run["taskid"])["debugoutput"]:
+        time.sleep(0.05)
+    rows = json.loads(cluster.fluxserve("workers", "--json").stdout)
+    [row] = [row for row in rows if row["state"] == "live"]
+    assert row["pid"] == survivor.pid
+
+    drained = cluster.fluxserve("workers", "--drain", row["id"], "--json")
+    assert drained.returncode == 0 and f"draining: {row['id']}" in drained.stderr
+    assert survivor.process.wait(300) == 0  # it exits by itself once its task is done
+    final = cluster.api.wait(run["taskid"])
+    assert (final["status"], final["pexit"]) == ("task_postprocess_end", "0")
+    assert cluster.store.get(int(run["taskid"])).attempts == 1  # finished, not abandoned and re-run
+    states = [row["state"] for row in json.loads(cluster.fluxserve("workers", "--json").stdout)]
+    assert states == ["lost"]  # the SIGKILLed worker of the previous test; the drained one left
+    health = httpx.get(f"{cluster.api.base_url}/healthz").json()["workers"]
+    assert health == {"live": 0, "draining": 0, "lost": 1}
+    waiting = cluster.api.run(KREA, **QUICK)["taskid"]
+    assert "no worker is running" in cluster.api.detail(waiting)["debugoutput"]
+    unknown = cluster.fluxserve("workers", "--drain", "no-such-host")
+    assert unknown.returncode == 1 and "no worker matches no-such-host" in unknown.stderr
