@@ -243,3 +243,16 @@ def test_a_body_over_the_limit_is_an_openai_413(server: Service) -> None:
         },
     )
     assert response.status_code == 413 and response.json()["error"]["code"] == "request_too_large"
+
+
+def test_flux2_streams_a_partial_image_from_its_own_latents(client: openai.OpenAI) -> None:
+    events = list(
+        client.images.generate(
+            model="flux-2-pro", prompt="a bay", size="64x64", stream=True, partial_images=1
+        )
+    )
+    assert [event.type for event in events] == [
+        "image_generation.partial_image",
+        "image_generation.completed",
+    ]
+    assert _decode(events[0].b64_json).size == (64, 64)
