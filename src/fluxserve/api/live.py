@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from fluxserve.api.services import ApiServices
 from fluxserve.errors import NotFoundError
-from fluxserve.tasks.events import EventQueue, TaskEvent
+from fluxserve.tasks.events import PREVIEW_EVENT, EventQueue, TaskEvent
 from fluxserve.tasks.records import TaskRecord
 from fluxserve.tasks.status import PIPELINE_ORDER, TaskStatus
 from fluxserve.wire import file_url
@@ -73,10 +73,6 @@ def outputs_message(task: TaskRecord, public_url: str) -> list[dict[str, str]]:
         }
         for output in task.outputs
     ]
-
-
-PREVIEW_EVENT = "task_preview"
-"""Frames carrying a latent preview; only followers that ask for previews get them."""
 
 
 def progress_of(debugoutput: str) -> dict[str, str] | None:

@@ -25,6 +25,10 @@ from typing import Any, Protocol
 log = logging.getLogger(__name__)
 
 
+PREVIEW_EVENT = "task_preview"
+"""Type of the droppable events carrying a latent preview (followers opt in to them)."""
+
+
 @dataclass(frozen=True)
 class TaskEvent:
     """One frame's worth of news about a task: a status it entered, progress, an error, its outputs."""

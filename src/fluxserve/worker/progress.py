@@ -16,9 +16,6 @@ from fluxserve.wire import progress_line
 
 log = logging.getLogger(__name__)
 
-PREVIEW_EVENT = "task_preview"
-"""Event/frame type of a preview (droppable like progress; socket/SSE clients opt in to it)."""
-
 
 @dataclass(frozen=True)
 class Preview:

@@ -13,7 +13,7 @@ from fluxserve.engines.base import EngineJob, GeneratedImage
 from fluxserve.engines.registry import EngineRegistry
 from fluxserve.errors import ClientError, TaskFailure, TaskKilled
 from fluxserve.storage import Storage
-from fluxserve.tasks.events import EventBus, TaskEvent
+from fluxserve.tasks.events import PREVIEW_EVENT, EventBus, TaskEvent
 from fluxserve.tasks.records import PREVIEWS_INPUT, NewOutput, TaskRecord
 from fluxserve.tasks.status import TaskStatus
 from fluxserve.tasks.store import TaskStore, random_token
@@ -22,7 +22,6 @@ from fluxserve.wire import file_url
 from fluxserve.worker.lease import LeaseKeeper, new_worker_id
 from fluxserve.worker.presence import Presence, describe_worker
 from fluxserve.worker.progress import (
-    PREVIEW_EVENT,
     Preview,
     StepProgress,
     preview_policy,

@@ -22,7 +22,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from fluxserve.api.body import ParsedBody, UploadedPart, parse_body
-from fluxserve.api.live import PREVIEW_EVENT
 from fluxserve.api.openai.auth import authenticate_bearer
 from fluxserve.api.openai.errors import OpenAIRoute, as_openai_error, bad_request
 from fluxserve.api.openai.models import models_list, resolve_model
@@ -37,6 +36,7 @@ from fluxserve.api.openai.params import (
 from fluxserve.api.openai.results import finished_images, follow, image_object, preview_b64
 from fluxserve.api.routes.run import queue_task
 from fluxserve.api.services import ApiServices
+from fluxserve.tasks.events import PREVIEW_EVENT
 from fluxserve.tasks.records import Project, TaskRecord
 
 router = APIRouter(route_class=OpenAIRoute)
@@ -98,7 +98,8 @@ def _text(value: Any) -> str | None:
 def _queue(
     svc: ApiServices, project: Project, request: ImageRequest, files: dict[str, UploadedPart]
 ) -> list[TaskRecord]:
-    """One task per batch of images (validated all before any is queued, so a bad field queues none)."""
+    """One task per batch of images. The tasks differ only in seed and sample count, so a bad field
+    fails on the first, before anything is queued; a limit reached midway leaves the earlier ones."""
     seed = base_seed(request)
     bodies, offset = [], 0
     for count in task_batches(request):
