@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 
 from fluxserve.api import ApiServices, create_app
 from fluxserve.api.cluster import ClusterView
-from fluxserve.api.live import record_events
 from fluxserve.catalog import Catalog
 from fluxserve.config import Settings
 from fluxserve.engines.registry import EngineRegistry
 from fluxserve.net.callbacks import CallbackDispatcher
 from fluxserve.storage import Storage
+from fluxserve.tasks.ends import publish_end
 from fluxserve.tasks.events import InProcessEventBus
 from fluxserve.tasks.store import TaskStore, random_token
 from fluxserve.tasks.workers import WorkerDirectory
@@ -110,8 +110,7 @@ class Runtime:
 
     def _announce_recovered_end(self, task_id: int, dispatcher: CallbackDispatcher) -> None:
         """The sweeper ended a task whose worker died: tell live followers and the callback sender."""
-        for event in record_events(self.store.get(task_id), self.services.public_url):
-            self.events.publish(event)
+        publish_end(self.events, self.store.get(task_id), self.services.public_url)
         dispatcher.wake()
 
     def stop_background(self) -> None:

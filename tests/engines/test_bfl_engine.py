@@ -14,7 +14,9 @@ from PIL import Image
 from fluxserve.catalog import Catalog
 from fluxserve.catalog.coerce import validate_inputs
 from fluxserve.engines.base import EngineConfig, EngineJob
-from fluxserve.engines.bfl_engine import BflEngine, flux2_pro_payload, ultra_payload
+from fluxserve.engines.bfl_engine import BflEngine
+from fluxserve.engines.flux2_pro import flux2_pro_payload
+from fluxserve.engines.flux_pro_ultra import ultra_payload
 from fluxserve.engines.registry import EngineRegistry
 from fluxserve.engines.ultra_local import UltraLocalEngine, ultra_size
 from fluxserve.errors import TaskFailure, TaskKilled, ValidationError
@@ -111,14 +113,6 @@ def test_flux2_catalog_refuses_bad_sizes_naming_the_field(fields: dict, field: s
     assert any(e.field == field and fragment in e.message for e in info.value.errors), info.value.errors
 
 
-def test_flux2_engine_checks_sizes_again_before_sending(tmp_path: Path, fake: FakeBfl) -> None:
-    engine = EngineRegistry(bfl_config(tmp_path, fake)).get("bfl-flux-2-pro")
-    bad = EngineJob(task_id="1", tool=FLUX2, params={**typed(FLUX2, FLUX2_SEED_BODY), "width": 1000})
-    with pytest.raises(TaskFailure, match="width: must be a multiple of 16"):
-        engine.preprocess(bad)
-    assert fake.requests == []  # nothing sent, nothing billed
-
-
 # --- backend choice --------------------------------------------------------------------------------
 
 
@@ -178,8 +172,7 @@ def test_bfl_engine_runs_a_task(tmp_path: Path, fake: FakeBfl, engine_name, tool
     assert isinstance(engine, BflEngine)
     job = EngineJob(task_id="7", tool=tool, params=typed(tool, body))
     steps: list[tuple[int, int]] = []
-    engine.preprocess(job)
-    result = engine.generate(job, lambda step, total: steps.append((step, total)))
+    result = engine.generate(job, engine.preprocess(job), lambda step, total: steps.append((step, total)))
     fmt = body["outputFormat"]
     assert [(i.content_type, i.extension) for i in result.images] == [(f"image/{fmt}", fmt)]
     assert Image.open(io.BytesIO(result.images[0].data)).format == ("PNG" if fmt == "png" else "JPEG")
@@ -200,7 +193,7 @@ def test_kill_while_polling_stops_the_bfl_task(tmp_path: Path, fake: FakeBfl) ->
             raise TaskKilled("killed by user")
 
     with pytest.raises(TaskKilled):
-        engine.generate(job, progress)
+        engine.run(job, progress)
     polls = len(fake.of("poll"))
     assert polls == 3
     assert fake.of("delivery") == []
@@ -212,10 +205,10 @@ def test_key_stays_out_of_debugoutput_errors_and_logs(
     caplog.set_level(logging.DEBUG)
     registry = EngineRegistry(bfl_config(tmp_path, fake))
     job = EngineJob(task_id="9", tool=ULTRA, params=typed(ULTRA, ULTRA_SEED_BODY))
-    result = registry.get("bfl-flux-pro-1.1-ultra").generate(job, lambda s, t: None)
+    result = registry.get("bfl-flux-pro-1.1-ultra").run(job, lambda s, t: None)
     fake.final_status = "Content Moderated"
     with pytest.raises(TaskFailure) as info:
-        registry.get("bfl-flux-pro-1.1-ultra").generate(job, lambda s, t: None)
+        registry.get("bfl-flux-pro-1.1-ultra").run(job, lambda s, t: None)
     assert fake.api_key not in result.debugoutput
     assert fake.api_key not in str(info.value)
     assert fake.api_key not in caplog.text
@@ -249,8 +242,8 @@ def test_ultra_runs_locally_on_tiny_flux1(tiny_weights_dir: Path, tmp_path: Path
     assert isinstance(engine, UltraLocalEngine)
     params = typed(ULTRA, {**ULTRA_SEED_BODY, "aspectRatio": "21:9", "outputFormat": "jpeg"})
     job = EngineJob(task_id="10", tool=ULTRA, params=params)
-    first = engine.generate(job, lambda s, t: None)
-    again = engine.generate(job, lambda s, t: None)
+    first = engine.run(job, lambda s, t: None)
+    again = engine.run(job, lambda s, t: None)
     image = Image.open(io.BytesIO(first.images[0].data))
     assert image.format == "JPEG" and first.images[0].extension == "jpeg"
     assert abs(image.width / image.height - 21 / 9) < 0.1

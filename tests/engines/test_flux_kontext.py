@@ -15,7 +15,8 @@ import pytest
 from PIL import Image
 
 from fluxserve.engines.base import EngineConfig, EngineJob, GenerationResult
-from fluxserve.engines.registry import ENGINE_FACTORIES, EngineRegistry
+from fluxserve.engines.registry import EngineRegistry
+from fluxserve.engines.spec import engine_specs
 from fluxserve.errors import InputFetchError, TaskKilled
 
 STEPS = 2
@@ -86,9 +87,9 @@ def make_job(tmp_path: Path, files: dict[str, Path] | None = None, **params: Any
 
 
 def run(engine: Any, job: EngineJob, calls: list[tuple[int, int]] | None = None) -> GenerationResult:
-    engine.preprocess(job)
+    prepared = engine.preprocess(job)
     return engine.generate(
-        job, lambda step, total: (calls if calls is not None else []).append((step, total))
+        job, prepared, lambda step, total: (calls if calls is not None else []).append((step, total))
     )
 
 
@@ -108,9 +109,11 @@ def engine(tiny_weights_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 def test_registered_under_catalog_engine_name() -> None:
-    assert (
-        ENGINE_FACTORIES["flux1-kontext-dev-2image"] == "fluxserve.engines.flux_kontext:build_kontext_engine"
-    )
+    spec = engine_specs()["flux1-kontext-dev-2image"]
+    assert spec.factory == "fluxserve.engines.flux_kontext:build_kontext_engine"
+    assert [(repo.id, repo.pipeline) for repo in spec.repos] == [
+        ("black-forest-labs/FLUX.1-Kontext-dev", "FluxKontextPipeline")
+    ]
 
 
 def test_both_images_change_the_result(engine: Any, tmp_path: Path) -> None:
@@ -221,7 +224,7 @@ def test_kill_propagates_out_of_the_denoising_loop(engine: Any, tmp_path: Path) 
         "inputImage2Url": saved(tmp_path, "b.png", png(64, 64, 2)),
     }
     job = make_job(tmp_path, files, steps=4)
-    engine.preprocess(job)
+    prepared = engine.preprocess(job)
     seen: list[int] = []
 
     def progress(step: int, total: int) -> None:
@@ -230,6 +233,6 @@ def test_kill_propagates_out_of_the_denoising_loop(engine: Any, tmp_path: Path) 
             raise TaskKilled("killed")
 
     with pytest.raises(TaskKilled):
-        engine.generate(job, progress)
+        engine.generate(job, prepared, progress)
     assert seen == [1, 2]
     assert len(run(engine, make_job(tmp_path, files)).images) == 1  # the pipeline is usable again

@@ -13,37 +13,30 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from fluxserve.catalog import Catalog
 from fluxserve.catalog.lora import load_lora_catalog
+from fluxserve.catalog.request import validate_request
 from fluxserve.engines.base import EngineConfig, EngineJob
 from fluxserve.engines.flux_lora import FluxLoraEngine
 from fluxserve.engines.lora_files import load_checked_lora
 from fluxserve.engines.registry import EngineRegistry
 from fluxserve.engines.tiny import tiny_lora_state_dict
-from fluxserve.errors import InputFetchError, TaskFailure
+from fluxserve.errors import InputFetchError, TaskFailure, ValidationError
 
 TOOL = "wiro/text-to-image-flux-lora-fast"
 POSTER, PENCIL, COMIC = "678", "1239", "1236"
 
 
 def _job(**overrides) -> EngineJob:
-    params = {
-        "selectedLoraModel": [],
-        "selectedLoraModelPrivate": "",
-        "selectedLoraModelPrivateUrl": "",
-        "prompt": "a lion under the stars",
-        "steps": 2,
-        "scale": 3.5,
-        "samples": 1,
-        "seed": 5,
-        "width": 64,
-        "height": 64,
-    }
-    params.update(overrides)
+    """A job with the values the catalog validated from a request (as the worker hands them on)."""
+    raw = {"prompt": "a lion under the stars", "steps": 2, "scale": 3.5, "seed": 5, "width": 64, "height": 64}
+    raw.update(overrides)
+    params = validate_request(Catalog.builtin().get(TOOL), raw).values
     return EngineJob(task_id="t", tool=TOOL, params=params)
 
 
 def _run(engine: FluxLoraEngine, **overrides) -> bytes:
-    return engine.generate(_job(**overrides), lambda step, total: None).images[0].data
+    return engine.run(_job(**overrides), lambda step, total: None).images[0].data
 
 
 @pytest.fixture
@@ -133,12 +126,12 @@ def test_two_loras_combine(engine: FluxLoraEngine) -> None:
 
 def test_trigger_words_are_prepended_unless_present(engine: FluxLoraEngine) -> None:
     job = _job(selectedLoraModel=[COMIC, POSTER], prompt="a lion, Vintage Comic Book Cover")
-    engine.preprocess(job)
+    prepared = engine.preprocess(job)
     assert (
-        job.prepared["prompt"]
+        prepared.prompt
         == "1950s pulp art style, FRESH IDEAS Movie poster style, a lion, Vintage Comic Book Cover"
     )
-    result = engine.generate(job, lambda step, total: None)
+    result = engine.generate(job, prepared, lambda step, total: None)
     assert "1950s pulp art style, FRESH IDEAS" in result.debugoutput
     explicit = _run(engine, selectedLoraModel=[POSTER], prompt="FRESH IDEAS Movie poster style, a lion")
     implicit = _run(engine, selectedLoraModel=[POSTER], prompt="a lion")
@@ -148,10 +141,10 @@ def test_trigger_words_are_prepended_unless_present(engine: FluxLoraEngine) -> N
 def test_base_tasks_never_see_a_previous_tasks_adapters(registry: EngineRegistry, engine) -> None:
     krea = registry.get("flux1-krea-dev")
     base_before = _run(engine)
-    krea_before = krea.generate(_job(), lambda s, t: None).images[0].data
+    krea_before = krea.run(_job(), lambda s, t: None).images[0].data
     _run(engine, selectedLoraModel=[POSTER, PENCIL])
     assert _run(engine) == base_before
-    assert krea.generate(_job(), lambda s, t: None).images[0].data == krea_before  # other pipelines untouched
+    assert krea.run(_job(), lambda s, t: None).images[0].data == krea_before  # other pipelines untouched
     _run(engine, selectedLoraModel=[POSTER])
     with engine.home.use("black-forest-labs/FLUX.1-dev") as pipe:  # e.g. ultra's local stand-in
         plain = pipe(
@@ -200,18 +193,19 @@ def test_adapters_stay_loaded_with_an_lru_bound(tiny_config: EngineConfig, monke
     assert len(loads) == 4
 
 
-def test_unknown_lora_id_fails_listing_the_valid_ids(engine: FluxLoraEngine) -> None:
-    with pytest.raises(TaskFailure) as caught:
-        _run(engine, selectedLoraModel=["655"])
+def test_unknown_lora_id_fails_listing_the_valid_ids() -> None:
+    """The catalog refuses it before any task exists; the engine never re-checks the selection."""
+    with pytest.raises(ValidationError) as caught:
+        _job(selectedLoraModel=["655"])
     message = str(caught.value)
     assert "'655'" in message
     for entry in load_lora_catalog():
         assert entry.id in message
 
 
-def test_scale_out_of_range_fails_naming_the_field(engine: FluxLoraEngine) -> None:
-    with pytest.raises(TaskFailure, match="WPAP-ART-Style"):
-        _run(engine, selectedLoraModel=["1328"], **{"WPAP-ART-Style": "1.5"})
+def test_scale_out_of_range_fails_naming_the_field() -> None:
+    with pytest.raises(ValidationError, match="WPAP-ART-Style"):
+        _job(selectedLoraModel=["1328"], **{"WPAP-ART-Style": "1.5"})
 
 
 def test_private_url_lora_is_downloaded_once_and_applied(tiny_config, file_server, tmp_path) -> None:

@@ -49,37 +49,37 @@ def test_registry_builds_the_krea_engine(tiny_config: EngineConfig) -> None:
 
 
 def test_same_inputs_and_seed_give_identical_png_bytes(tiny_config: EngineConfig) -> None:
-    first = _engine(tiny_config).generate(_job(), _no_kill).images[0]
-    again = _engine(tiny_config).generate(_job(), _no_kill).images[0]  # a fresh home, same bytes
+    first = _engine(tiny_config).run(_job(), _no_kill).images[0]
+    again = _engine(tiny_config).run(_job(), _no_kill).images[0]  # a fresh home, same bytes
     assert first.data == again.data
     assert first.content_type == "image/png" and first.data.startswith(b"\x89PNG")
-    other_seed = _engine(tiny_config).generate(_job(seed=43), _no_kill).images[0]
+    other_seed = _engine(tiny_config).run(_job(seed=43), _no_kill).images[0]
     assert other_seed.data != first.data
 
 
 def test_samples_give_distinct_images_each_reproducible_from_seed_plus_i(tiny_config: EngineConfig) -> None:
     engine = _engine(tiny_config)
     calls: list[tuple[int, int]] = []
-    result = engine.generate(_job(samples=2, seed=7), lambda step, total: calls.append((step, total)))
+    result = engine.run(_job(samples=2, seed=7), lambda step, total: calls.append((step, total)))
     assert len(result.images) == 2
     assert result.images[0].data != result.images[1].data
     assert calls == [(step, 6) for step in range(1, 7)]  # progress over both images
     assert "7, 8" in result.debugoutput
-    alone = engine.generate(_job(samples=1, seed=8), _no_kill).images[0]
+    alone = engine.run(_job(samples=1, seed=8), _no_kill).images[0]
     assert alone.data == result.images[1].data
 
 
 def test_width_and_height_are_honoured(tiny_config: EngineConfig) -> None:
     engine = _engine(tiny_config)
-    assert _size(engine.generate(_job(width=128, height=64), _no_kill).images[0].data) == (128, 64)
-    assert _size(engine.generate(_job(width=64, height=96), _no_kill).images[0].data) == (64, 96)
+    assert _size(engine.run(_job(width=128, height=64), _no_kill).images[0].data) == (128, 64)
+    assert _size(engine.run(_job(width=64, height=96), _no_kill).images[0].data) == (64, 96)
 
 
 def test_prompt_and_guidance_change_the_image(tiny_config: EngineConfig) -> None:
     engine = _engine(tiny_config)
-    base = engine.generate(_job(), _no_kill).images[0].data
-    assert engine.generate(_job(prompt="a dog"), _no_kill).images[0].data != base
-    assert engine.generate(_job(scale=1.0), _no_kill).images[0].data != base
+    base = engine.run(_job(), _no_kill).images[0].data
+    assert engine.run(_job(prompt="a dog"), _no_kill).images[0].data != base
+    assert engine.run(_job(scale=1.0), _no_kill).images[0].data != base
 
 
 def test_kill_propagates_at_the_step_it_was_raised(tiny_config: EngineConfig, monkeypatch) -> None:
@@ -96,17 +96,17 @@ def test_kill_propagates_at_the_step_it_was_raised(tiny_config: EngineConfig, mo
             raise TaskKilled("killed")
 
     with pytest.raises(TaskKilled):
-        engine.generate(_job(steps=4, samples=2), progress)
+        engine.run(_job(steps=4, samples=2), progress)
     assert seen == [1, 2]  # stopped right there: no more steps
     assert decoded == []  # and no VAE decode of the half-denoised latents
     # The pipeline is usable afterwards and not left in a half state.
-    after = engine.generate(_job(), _no_kill).images[0].data
-    assert after == _engine(tiny_config).generate(_job(), _no_kill).images[0].data
+    after = engine.run(_job(), _no_kill).images[0].data
+    assert after == _engine(tiny_config).run(_job(), _no_kill).images[0].data
 
 
 def test_missing_weights_fail_the_task_with_instructions(tmp_path: Path) -> None:
     config = EngineConfig(data_dir=tmp_path, weights=str(tmp_path / "no-such-folder"), device="cpu")
     with pytest.raises(WeightsUnavailableError) as caught:
-        _engine(config).generate(_job(), _no_kill)
+        _engine(config).run(_job(), _no_kill)
     message = str(caught.value)
     assert "FLUXSERVE_WEIGHTS" in message and "HF_TOKEN" in message and "fluxserve pull" in message

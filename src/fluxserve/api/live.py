@@ -23,10 +23,10 @@ from starlette.concurrency import run_in_threadpool
 
 from fluxserve.api.services import ApiServices
 from fluxserve.errors import NotFoundError
+from fluxserve.tasks.ends import end_events
 from fluxserve.tasks.events import PREVIEW_EVENT, EventQueue, TaskEvent
 from fluxserve.tasks.records import TaskRecord
 from fluxserve.tasks.status import PIPELINE_ORDER, TaskStatus
-from fluxserve.wire import file_url
 
 log = logging.getLogger(__name__)
 
@@ -62,17 +62,6 @@ def error_frame(token: str, message: str, code: int = 0) -> dict[str, Any]:
     }
 
 
-def outputs_message(task: TaskRecord, public_url: str) -> list[dict[str, str]]:
-    """task_postprocess_end's message: the outputs array, as the worker publishes it."""
-    return [
-        {
-            "name": output.name,
-            "contenttype": output.contenttype,
-            "size": str(output.size),
-            "url": file_url(public_url, output.accesskey, output.name),
-        }
-        for output in task.outputs
-    ]
 
 
 def progress_of(debugoutput: str) -> dict[str, str] | None:
@@ -104,18 +93,8 @@ def record_events(task: TaskRecord, public_url: str) -> list[TaskEvent]:
     def event(kind: str, message: Any = "", **flags: bool) -> TaskEvent:
         return TaskEvent(task.taskid, task.token, kind, message, **flags)
 
-    if task.status is TaskStatus.CANCEL:
-        return [event(TaskStatus.CANCEL.value, outputs_message(task, public_url), terminal=True)]
-    if task.status is TaskStatus.POSTPROCESS_END:
-        events = []
-        if task.pexit not in ("", "0"):
-            events += [event("task_error", task.debugerror), event("task_error_full", task.debugerror)]
-        return [
-            *events,
-            event("task_end"),
-            event("task_postprocess_start"),
-            event(TaskStatus.POSTPROCESS_END.value, outputs_message(task, public_url), terminal=True),
-        ]
+    if task.status.is_terminal():
+        return end_events(task, public_url)  # the very frames a worker or the API published
     events = [event(task.status.value)]
     progress = progress_of(task.debugoutput) if task.status is TaskStatus.START else None
     if progress is not None:

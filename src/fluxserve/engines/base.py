@@ -1,9 +1,11 @@
 """The contract between the worker and every engine.
 
 The worker builds an :class:`EngineJob` from a stored task, calls :meth:`Engine.preprocess`
-(between task_preprocess_start and task_preprocess_end: fetch inputs, resolve adapters) and then
-:meth:`Engine.generate` (task_start). ``generate`` calls ``progress(step, total)`` after every
-denoising step (or every poll, for remote engines); that callback raises
+(between task_preprocess_start and task_preprocess_end: fetch inputs, resolve adapters), which
+returns the engine's own typed result, and then :meth:`Engine.generate` with that result
+(task_start). ``job.params`` are the catalog's validated values, defaults filled in: engines use
+them as they are, without parsing or checking them again. ``generate`` calls
+``progress(step, total)`` after every denoising step (or every poll, for remote engines); that callback raises
 :class:`fluxserve.errors.TaskKilled` when the task was killed, and engines must let it propagate.
 Anything else that goes wrong is raised as :class:`fluxserve.errors.TaskFailure` with a message a
 user can act on.
@@ -15,7 +17,7 @@ import abc
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 StepCallback = Callable[[int, int], None]
 """``progress(step, total)``: called after each step, 1-based. May raise TaskKilled."""
@@ -47,14 +49,14 @@ class EngineConfig:
     cpu_offload: bool = False
     bfl_api_key: str = field(default="", repr=False)  # never in logs or reprs
     bfl_url: str = "https://api.bfl.ai"
-    backends: dict[str, str] = field(default_factory=dict)  # tool slug -> backend name
+    backends: dict[str, str] = field(default_factory=dict)  # tool slug -> backend (FLUXSERVE_BACKEND_*)
     max_loaded_loras: int = 8  # LoRA adapters kept loaded in the FLUX.1-dev transformer (LRU)
     max_lora_bytes: int = 2 * 2**30  # size cap of a LoRA downloaded from selectedLoraModelPrivateUrl
     lora_fetch_timeout_s: float = 600.0  # time cap of that download
     storage_url: str = ""  # s3://bucket/prefix: downloaded LoRAs are shared there (lora_files.py)
     s3_endpoint_url: str = ""
     s3_region: str = ""
-    # Partner tools (engines/partner.py): backends["flux-2-pro-t2i"] = auto | bfl | local[:<repo>] | off
+    # Partner tools (engines/partner.py): backends["flux-2-pro-t2i"] = auto | bfl | local[:<repo>] | off.
     bfl_poll_interval: float = 0.5  # first wait between polls of a BFL request, growing to the max
     bfl_poll_interval_max: float = 5.0
     bfl_max_wait: float = 900.0  # give up on a BFL request still Pending after this many seconds
@@ -80,7 +82,6 @@ class EngineJob:
     params: dict[str, Any]
     files: dict[str, Path] = field(default_factory=dict)
     workdir: Path | None = None
-    prepared: dict[str, Any] = field(default_factory=dict)  # filled by preprocess()
     should_stop: Callable[[], bool] | None = None
     """The task's kill flag, for preprocessing: downloads ask it as they stream and raise TaskKilled."""
 
@@ -98,15 +99,28 @@ class GenerationResult:
     debugoutput: str = ""  # e.g. which model actually ran, when a substitute was used
 
 
-class Engine(abc.ABC):
+Prepared = TypeVar("Prepared")
+"""What an engine's ``preprocess`` hands its ``generate`` (fetched images, resolved adapters ...)."""
+
+
+class Engine(abc.ABC, Generic[Prepared]):
     """One way of running a tool. Instances are long-lived and may be shared by worker threads."""
 
-    def preprocess(self, job: EngineJob) -> None:  # noqa: B027 - optional hook
-        """Fetch inputs, resolve adapters; store results in ``job.prepared``. May raise TaskFailure."""
+    def preprocess(self, job: EngineJob) -> Prepared:
+        """Fetch inputs, resolve adapters; return what ``generate`` needs. May raise TaskFailure.
+
+        The default prepares nothing (``None``): for engines whose inputs are all in ``job.params``.
+        """
+        return None  # type: ignore[return-value]
 
     @abc.abstractmethod
-    def generate(self, job: EngineJob, progress: StepCallback) -> GenerationResult:
-        """Produce the task's images. Calls ``progress`` each step; lets TaskKilled propagate."""
+    def generate(self, job: EngineJob, prepared: Prepared, progress: StepCallback) -> GenerationResult:
+        """Produce the task's images from ``preprocess``'s result. Calls ``progress`` each step;
+        lets TaskKilled propagate."""
+
+    def run(self, job: EngineJob, progress: StepCallback) -> GenerationResult:
+        """``preprocess`` then ``generate``, for callers that need no status change in between."""
+        return self.generate(job, self.preprocess(job), progress)
 
     def unavailable_reason(self) -> str | None:
         """Why this engine cannot run here at all (e.g. no API key configured), or None."""

@@ -27,7 +27,7 @@ from fluxserve.engines.base import (
     StepCallback,
     report_step,
 )
-from fluxserve.engines.partner import FLUX2_DEV, is_tiny_root
+from fluxserve.engines.partner import FLUX2_DEV, PartnerTool, is_tiny_root
 from fluxserve.engines.weights import WeightsSource, load_or_explain
 from fluxserve.errors import TaskFailure, TaskKilled
 
@@ -54,7 +54,7 @@ def encode_image(image: Any, output_format: str) -> GeneratedImage:
     return GeneratedImage(data=buffer.getvalue(), content_type="image/png", extension="png")
 
 
-class Flux2LocalEngine(Engine):
+class Flux2LocalEngine(Engine[None]):
     """Runs FLUX.2 text-to-image on this machine; the pipeline is loaded on first use and kept."""
 
     def __init__(
@@ -114,15 +114,11 @@ class Flux2LocalEngine(Engine):
 
     # --- running ---------------------------------------------------------------------------------
 
-    def generate(self, job: EngineJob, progress: StepCallback) -> GenerationResult:
+    def generate(self, job: EngineJob, prepared: None, progress: StepCallback) -> GenerationResult:
         import torch
 
         params = job.params
-        width, height = int(params.get("width", 1024)), int(params.get("height", 1024))
-        for name, value in (("width", width), ("height", height)):
-            if value % 16 or not 64 <= value <= 2048:
-                raise TaskFailure(f"{name}: must be a multiple of 16 between 64 and 2048, got {value}")
-        seed = int(params.get("seed", 123))
+        width, height, seed = params["width"], params["height"], params["seed"]
         pipe = self.pipeline()
         steps, guidance = _sampling_defaults(self.repo, self._tiny)
         killed: list[TaskKilled] = []
@@ -148,7 +144,7 @@ class Flux2LocalEngine(Engine):
             with self._run_lock:
                 generator = torch.Generator(device="cpu").manual_seed(seed)
                 output = pipe(
-                    prompt=str(params.get("prompt", "")),
+                    prompt=params["prompt"],
                     width=width,
                     height=height,
                     num_inference_steps=steps,
@@ -162,7 +158,7 @@ class Flux2LocalEngine(Engine):
             raise TaskFailure(f"Image generation on {self.repo} failed: {type(exc).__name__}: {exc}") from exc
         if killed:
             raise killed[0]
-        image = encode_image(output.images[0], str(params.get("outputFormat", "png")))
+        image = encode_image(output.images[0], params["outputFormat"])
         label = f"tiny test weights of {self.repo}" if self._tiny else self.repo
         return GenerationResult(
             images=[image],
@@ -171,3 +167,8 @@ class Flux2LocalEngine(Engine):
                 f"({width}x{height}, seed {seed}, {steps} steps)"
             ),
         )
+
+
+def build_local(config: EngineConfig, repo: str, tool: PartnerTool, registry: object = None) -> Engine:
+    """The partner tool's local backend (``FLUXSERVE_BACKEND_FLUX_2_PRO_T2I=local[:<repo>]``)."""
+    return Flux2LocalEngine(config, repo, substitute_for=tool.bfl_model)

@@ -37,6 +37,8 @@ from fluxserve.engines.base import (
     StepCallback,
 )
 from fluxserve.engines.flux_run import encode_png
+from fluxserve.engines.spec import EngineSpec, ModelRepo
+from fluxserve.engines.weights import KONTEXT_DEV
 from fluxserve.errors import InputFetchError, TaskFailure, TaskKilled
 from fluxserve.net.images import open_input_image
 from fluxserve.net.safe_fetch import FetchPolicy, fetch_to_file
@@ -53,7 +55,7 @@ PipelineProvider = Callable[[], AbstractContextManager[Any]]
 """Returns a context manager holding the loaded ``FluxKontextPipeline`` for one run."""
 
 
-class KontextTwoImageEngine(Engine):
+class KontextTwoImageEngine(Engine[list[Image.Image]]):
     """Runs FLUX.1 Kontext with two reference images; long-lived, shared by worker threads."""
 
     def __init__(
@@ -64,12 +66,10 @@ class KontextTwoImageEngine(Engine):
         self._max_area = max_area
         self._policy = FetchPolicy(allow_private=config.allow_private_urls)
 
-    def preprocess(self, job: EngineJob) -> None:
-        """Fetch (or take the uploaded) images, check and decode them into ``job.prepared``."""
+    def preprocess(self, job: EngineJob) -> list[Image.Image]:
+        """Fetch (or take the uploaded) images, check and decode them, in ``IMAGE_INPUTS`` order."""
         with _workdir(job) as workdir:
-            job.prepared["images"] = [
-                self._load_input(job, name, part, workdir) for name, part in IMAGE_INPUTS
-            ]
+            return [self._load_input(job, name, part, workdir) for name, part in IMAGE_INPUTS]
 
     def _load_input(self, job: EngineJob, name: str, part: str, workdir: Path) -> Image.Image:
         uploaded = job.files.get(name)
@@ -91,11 +91,10 @@ class KontextTwoImageEngine(Engine):
         )
         return open_input_image(fetched.path, name)
 
-    def generate(self, job: EngineJob, progress: StepCallback) -> GenerationResult:
-        images = job.prepared.get("images")
-        if not images or len(images) != len(IMAGE_INPUTS):
-            self.preprocess(job)
-            images = job.prepared["images"]
+    def generate(
+        self, job: EngineJob, prepared: list[Image.Image], progress: StepCallback
+    ) -> GenerationResult:
+        images = prepared
         from fluxserve.engines.kontext_refs import KONTEXT_MAX_AREA, snap_size
 
         max_area = self._max_area or KONTEXT_MAX_AREA
@@ -128,7 +127,7 @@ def _run(
     from fluxserve.engines.flux_run import SEED_MODULUS, _as_task_failure, _generator_device, _step_callback
     from fluxserve.engines.kontext_refs import MultiReferenceKontextPipeline
 
-    steps, samples, seed = int(params["steps"]), int(params.get("samples") or 1), int(params["seed"])
+    steps, samples, seed = params["steps"], params["samples"], params["seed"]
     total = steps * samples
     try:
         with torch.inference_mode():
@@ -152,7 +151,7 @@ def _run(
                     max_area=width * height,  # the pipeline rescales to this area: keep our exact size
                     _auto_resize=False,
                     num_inference_steps=steps,
-                    guidance_scale=float(params["scale"]),
+                    guidance_scale=params["scale"],
                     generator=generator,
                     callback_on_step_end=_step_callback(progress, index * steps, total, (height, width)),
                 )
@@ -176,12 +175,17 @@ def _workdir(job: EngineJob) -> Iterator[Path]:
 
 
 def build_kontext_engine(config: EngineConfig, registry: Any) -> Engine:
-    """Factory named in ``ENGINE_FACTORIES['flux1-kontext-dev-2image']``: uses the shared FLUX.1 home."""
+    """Factory of ``flux1-kontext-dev-2image`` (see ``SPEC``): uses the shared FLUX.1 home."""
     from fluxserve.engines.home import get_home
-    from fluxserve.engines.weights import KONTEXT_DEV
 
     home = get_home(config, registry)
     return KontextTwoImageEngine(config, lambda: home.use(KONTEXT_DEV))
 
 
-__all__ = ["IMAGE_INPUTS", "KontextTwoImageEngine", "build_kontext_engine"]
+SPEC = EngineSpec(
+    name="flux1-kontext-dev-2image",
+    factory="fluxserve.engines.flux_kontext:build_kontext_engine",
+    repos=(ModelRepo(KONTEXT_DEV, pipeline="FluxKontextPipeline", tiny_seed=13),),
+)
+
+__all__ = ["IMAGE_INPUTS", "SPEC", "KontextTwoImageEngine", "build_kontext_engine"]

@@ -29,14 +29,14 @@ from fluxserve.catalog.lora import (
     LoraEntry,
     lora_entry,
     prompt_with_triggers,
-    validate_lora_scales,
 )
 from fluxserve.engines.base import Engine, EngineConfig, EngineJob, GenerationResult, StepCallback
 from fluxserve.engines.flux_run import TextToImage, run_text_to_image
 from fluxserve.engines.home import ADAPTERS_ACTIVE, ModelHome, get_home
 from fluxserve.engines.lora_files import PrivateLoraCache, load_checked_lora
-from fluxserve.engines.weights import FLUX_DEV, lora_file
-from fluxserve.errors import TaskFailure, ValidationError
+from fluxserve.engines.spec import EngineSpec, ModelRepo
+from fluxserve.engines.weights import FLUX_DEV, WeightsSource, lora_file
+from fluxserve.errors import TaskFailure
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,15 @@ def _adapter_names(pipe: Any) -> set[str]:
     return {name for names in pipe.get_list_adapters().values() for name in names}
 
 
-class FluxLoraEngine(Engine):
+@dataclass(frozen=True)
+class LoraPlan:
+    """What ``preprocess`` resolved for one task: its adapters (files on disk) and the prompt to run."""
+
+    adapters: list[AdapterSpec]
+    prompt: str
+
+
+class FluxLoraEngine(Engine[LoraPlan]):
     """FLUX.1-dev from the shared home, with catalog and private-URL LoRA adapters."""
 
     def __init__(self, config: EngineConfig, home: ModelHome) -> None:
@@ -121,42 +129,30 @@ class FluxLoraEngine(Engine):
         self.adapters = AdapterSet(config.max_loaded_loras)
         self.private = PrivateLoraCache(config)
 
-    def preprocess(self, job: EngineJob) -> None:
-        """Resolve the selected LoRAs to local files (downloading if needed) and build the prompt."""
-        try:
-            entries = [lora_entry(lora_id) for lora_id in selected_ids(job.params.get(SELECT_FIELD))]
-            scales = validate_lora_scales(job.params, [entry.id for entry in entries])
-        except ValidationError as exc:
-            raise TaskFailure(str(exc)) from exc
-        specs = [self._catalog_spec(entry, scales[entry.scale.id]) for entry in entries]
-        url = str(job.params.get(PRIVATE_URL_FIELD) or "").strip()
+    def preprocess(self, job: EngineJob) -> LoraPlan:
+        """Resolve the selected LoRAs to local files (downloading if needed) and build the prompt.
+
+        The catalog already checked the selection and put each selected LoRA's scale in
+        ``job.params`` under its setting id (:func:`fluxserve.catalog.lora.apply_lora_rules`).
+        """
+        entries = [lora_entry(lora_id) for lora_id in job.params[SELECT_FIELD]]
+        specs = [self._catalog_spec(entry, job.params[entry.scale.id]) for entry in entries]
+        url = job.params[PRIVATE_URL_FIELD]
         if url:
             path, digest = self.private.get(url, should_stop=job.should_stop)
             specs.append(AdapterSpec(f"url-{digest[:16]}", path, 1.0, PRIVATE_URL_FIELD))
-        job.prepared["loras"] = specs
-        job.prepared["prompt"] = prompt_with_triggers(str(job.params.get("prompt", "")), entries)
+        return LoraPlan(specs, prompt_with_triggers(job.params["prompt"], entries))
 
     def _catalog_spec(self, entry: LoraEntry, scale: float) -> AdapterSpec:
         path = lora_file(self.config, self.home.source, entry.repo, entry.weight_name)
         return AdapterSpec(f"catalog-{entry.id}", path, scale, f"{SELECT_FIELD} '{entry.id}' ({entry.label})")
 
-    def generate(self, job: EngineJob, progress: StepCallback) -> GenerationResult:
-        if "loras" not in job.prepared:
-            self.preprocess(job)
-        specs: list[AdapterSpec] = job.prepared["loras"]
-        request = TextToImage.from_params(job.params, prompt=job.prepared["prompt"])
+    def generate(self, job: EngineJob, prepared: LoraPlan, progress: StepCallback) -> GenerationResult:
+        request = TextToImage.from_params(job.params, prompt=prepared.prompt)
         with self.home.use(FLUX_DEV) as pipe:
-            self.adapters.activate(pipe, specs)
+            self.adapters.activate(pipe, prepared.adapters)
             images = run_text_to_image(pipe, self.home.device, request, progress)
-        return GenerationResult(images=images, debugoutput=_describe(specs, request))
-
-
-def selected_ids(value: Any) -> list[str]:
-    """``selectedLoraModel`` as stored: a list of ids (or, leniently, one id / comma-separated ids)."""
-    if value is None:
-        return []
-    items = value if isinstance(value, (list, tuple)) else str(value).strip("[] ").split(",")
-    return list(dict.fromkeys(str(item).strip().strip("\"'") for item in items if str(item).strip("\"' ")))
+        return GenerationResult(images=images, debugoutput=_describe(prepared.adapters, request))
 
 
 def _describe(specs: list[AdapterSpec], request: TextToImage) -> str:
@@ -168,3 +164,19 @@ def _describe(specs: list[AdapterSpec], request: TextToImage) -> str:
 def build_lora_engine(config: EngineConfig, registry: Any) -> Engine:
     """Factory for ``flux1-dev-lora`` (wiro/text-to-image-flux-lora-fast)."""
     return FluxLoraEngine(config, get_home(config, registry))
+
+
+def catalog_lora_files(config: EngineConfig, source: WeightsSource) -> list[Path]:
+    """``fluxserve pull`` of this tool also fetches every catalog LoRA's file."""
+    from fluxserve.catalog.lora import load_lora_catalog
+
+    return [lora_file(config, source, entry.repo, entry.weight_name) for entry in load_lora_catalog()]
+
+
+SPEC = EngineSpec(
+    name="flux1-dev-lora",
+    factory="fluxserve.engines.flux_lora:build_lora_engine",
+    repos=(ModelRepo(FLUX_DEV, tiny_seed=12),),
+    pull_extra="fluxserve.engines.flux_lora:catalog_lora_files",
+    tiny_extra="fluxserve.engines.tiny:build_tiny_loras",
+)

@@ -13,19 +13,20 @@ from typing import Any
 from fluxserve.engines.base import Engine, EngineConfig, EngineJob, GenerationResult, StepCallback
 from fluxserve.engines.flux_run import TextToImage, run_text_to_image
 from fluxserve.engines.home import ModelHome, get_home
+from fluxserve.engines.spec import EngineSpec, ModelRepo
 from fluxserve.engines.weights import KREA_DEV
 
 log = logging.getLogger(__name__)
 
 
-class FluxTextEngine(Engine):
+class FluxTextEngine(Engine[None]):
     """Plain FLUX.1 text-to-image on one model repo of the home (no adapters)."""
 
     def __init__(self, home: ModelHome, repo: str) -> None:
         self.home = home
         self.repo = repo
 
-    def generate(self, job: EngineJob, progress: StepCallback) -> GenerationResult:
+    def generate(self, job: EngineJob, prepared: None, progress: StepCallback) -> GenerationResult:
         request = TextToImage.from_params(job.params)
         with self.home.use(self.repo) as pipe:
             images = run_text_to_image(pipe, self.home.device, request, progress)
@@ -42,3 +43,10 @@ def seeds_note(request: TextToImage) -> str:
 def build_krea_engine(config: EngineConfig, registry: Any) -> Engine:
     """Factory for ``flux1-krea-dev`` (black-forest-labs/FLUX.1-Krea-dev)."""
     return FluxTextEngine(get_home(config, registry), KREA_DEV)
+
+
+SPEC = EngineSpec(
+    name="flux1-krea-dev",
+    factory="fluxserve.engines.flux_text:build_krea_engine",
+    repos=(ModelRepo(KREA_DEV, tiny_seed=11),),
+)

@@ -33,7 +33,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from fluxserve.engines.base import EngineConfig
-from fluxserve.engines.weights import FLUX_DEV, KONTEXT_DEV, WeightsSource, load_or_explain, resolve_source
+from fluxserve.engines.spec import model_repo
+from fluxserve.engines.weights import FLUX_DEV, WeightsSource, load_or_explain, resolve_source
 
 log = logging.getLogger(__name__)
 
@@ -231,9 +232,10 @@ class ModelHome:
         return model
 
     def _build_pipeline(self, repo: str, shared: dict[str, Any], transformer: Any) -> Any:
-        from diffusers import FlowMatchEulerDiscreteScheduler, FluxKontextPipeline, FluxPipeline
+        import diffusers
+        from diffusers import FlowMatchEulerDiscreteScheduler
 
-        cls = FluxKontextPipeline if repo == KONTEXT_DEV else FluxPipeline
+        cls = getattr(diffusers, model_repo(repo).pipeline)  # as the engine's spec declares it
         scheduler = FlowMatchEulerDiscreteScheduler.from_config(self._scheduler_config)
         pipeline = cls(**shared, scheduler=scheduler, transformer=transformer)
         pipeline.set_progress_bar_config(disable=True)

@@ -18,13 +18,14 @@ callbacks, decoding) is the stock code.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from diffusers import FluxKontextPipeline
-from PIL import Image
+if TYPE_CHECKING:
+    import torch
+    from PIL import Image
 
 MULTIPLE = 16
 """FLUX sizes are multiples of 16: 8x VAE downscale, then 2x2 packing into tokens."""
@@ -81,62 +82,85 @@ class References:
     sizes: tuple[tuple[int, int], ...]  # (width, height) each reference was encoded at
 
 
-class MultiReferenceKontextPipeline(FluxKontextPipeline):
-    """``FluxKontextPipeline`` whose reference tokens come from :attr:`references`.
+def __getattr__(name: str) -> Any:
+    """``MultiReferenceKontextPipeline`` is built on first use: the engine specs are read by importing
+    every engine module, and that must not import torch or diffusers (see engines/spec.py)."""
+    if name == "MultiReferenceKontextPipeline":
+        return _pipeline_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-    Build it from a loaded pipeline's modules (``MultiReferenceKontextPipeline(**pipe.components)``)
-    for one run, set :attr:`references` with :meth:`encode_references`, then call it with
-    ``image=None``.
-    """
 
-    references: References | None = None
+@functools.cache
+def _pipeline_class() -> type:
+    import torch
+    from diffusers import FluxKontextPipeline
+    from PIL import Image
 
-    @torch.no_grad()
-    def encode_references(self, images: list[Image.Image], max_area: int = KONTEXT_MAX_AREA) -> References:
-        """Resize each image to its own snapped size, VAE-encode it, pack it and place it."""
-        device, dtype = self._execution_device, self.vae.dtype
-        packed: list[torch.Tensor] = []
-        grids: list[tuple[int, int]] = []
-        sizes: list[tuple[int, int]] = []
-        for image in images:
-            width, height = snap_size(image.width, image.height, max_area)
-            resized = image.convert("RGB").resize((width, height), Image.Resampling.LANCZOS)
-            pixels = self.image_processor.preprocess(resized, height, width).to(device=device, dtype=dtype)
-            latents = self._encode_vae_image(pixels, generator=None)  # argmax: deterministic
-            channels, lat_h, lat_w = latents.shape[1:]
-            packed.append(self._pack_latents(latents, 1, channels, lat_h, lat_w))
-            grids.append((lat_h // 2, lat_w // 2))
-            sizes.append((width, height))
-        ids = [
-            _grid_ids(rows, cols, row_offset, col_offset)
-            for (rows, cols), (row_offset, col_offset) in zip(grids, reference_offsets(grids), strict=True)
-        ]
-        return References(latents=torch.cat(packed, dim=1), ids=torch.cat(ids, dim=0), sizes=tuple(sizes))
+    class MultiReferenceKontextPipeline(FluxKontextPipeline):
+        """``FluxKontextPipeline`` whose reference tokens come from :attr:`references`.
 
-    def prepare_latents(  # type: ignore[override]
-        self,
-        image: Any,
-        batch_size: int,
-        num_channels_latents: int,
-        height: int,
-        width: int,
-        dtype: torch.dtype,
-        device: torch.device,
-        generator: torch.Generator | list[torch.Generator] | None = None,
-        latents: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor | None]:
-        noise, _, latent_ids, _ = super().prepare_latents(
-            None, batch_size, num_channels_latents, height, width, dtype, device, generator, latents
-        )
-        if self.references is None:
-            return noise, None, latent_ids, None
-        image_latents = self.references.latents.to(device=device, dtype=dtype)
-        image_latents = image_latents.expand(batch_size, -1, -1)
-        return noise, image_latents, latent_ids, self.references.ids.to(device=device, dtype=dtype)
+        Build it from a loaded pipeline's modules (``MultiReferenceKontextPipeline(**pipe.components)``)
+        for one run, set :attr:`references` with :meth:`encode_references`, then call it with
+        ``image=None``.
+        """
+
+        references: References | None = None
+
+        @torch.no_grad()
+        def encode_references(
+            self, images: list[Image.Image], max_area: int = KONTEXT_MAX_AREA
+        ) -> References:
+            """Resize each image to its own snapped size, VAE-encode it, pack it and place it."""
+            device, dtype = self._execution_device, self.vae.dtype
+            packed: list[torch.Tensor] = []
+            grids: list[tuple[int, int]] = []
+            sizes: list[tuple[int, int]] = []
+            for image in images:
+                width, height = snap_size(image.width, image.height, max_area)
+                resized = image.convert("RGB").resize((width, height), Image.Resampling.LANCZOS)
+                pixels = self.image_processor.preprocess(resized, height, width)
+                pixels = pixels.to(device=device, dtype=dtype)
+                latents = self._encode_vae_image(pixels, generator=None)  # argmax: deterministic
+                channels, lat_h, lat_w = latents.shape[1:]
+                packed.append(self._pack_latents(latents, 1, channels, lat_h, lat_w))
+                grids.append((lat_h // 2, lat_w // 2))
+                sizes.append((width, height))
+            offsets = reference_offsets(grids)
+            ids = [
+                _grid_ids(rows, cols, row_offset, col_offset)
+                for (rows, cols), (row_offset, col_offset) in zip(grids, offsets, strict=True)
+            ]
+            return References(latents=torch.cat(packed, dim=1), ids=torch.cat(ids, dim=0), sizes=tuple(sizes))
+
+        def prepare_latents(  # type: ignore[override]
+            self,
+            image: Any,
+            batch_size: int,
+            num_channels_latents: int,
+            height: int,
+            width: int,
+            dtype: torch.dtype,
+            device: torch.device,
+            generator: torch.Generator | list[torch.Generator] | None = None,
+            latents: torch.Tensor | None = None,
+        ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor | None]:
+            noise, _, latent_ids, _ = super().prepare_latents(
+                None, batch_size, num_channels_latents, height, width, dtype, device, generator, latents
+            )
+            if self.references is None:
+                return noise, None, latent_ids, None
+            image_latents = self.references.latents.to(device=device, dtype=dtype)
+            image_latents = image_latents.expand(batch_size, -1, -1)
+            return noise, image_latents, latent_ids, self.references.ids.to(device=device, dtype=dtype)
+
+    MultiReferenceKontextPipeline.__qualname__ = "MultiReferenceKontextPipeline"
+    return MultiReferenceKontextPipeline
 
 
 def _grid_ids(rows: int, cols: int, row_offset: int, col_offset: int) -> torch.Tensor:
     """Position ids of one reference: (1, row + row_offset, column + col_offset) per token."""
+    import torch
+
     ids = torch.zeros(rows, cols, 3)
     ids[..., 0] = 1
     ids[..., 1] = torch.arange(rows)[:, None] + row_offset

@@ -1,4 +1,4 @@
-"""Which backend runs each partner tool, the availability checks, and the engine factories.
+"""Which backend runs a partner tool: the choice, the availability check and the engine it builds.
 
 Partner tools (``black-forest-labs/flux-pro-1-1-ultra``, ``black-forest-labs/flux-2-pro-t2i``)
 have no public weights, so each runs on one of:
@@ -10,8 +10,11 @@ have no public weights, so each runs on one of:
 * ``off``: not available.
 
 The choice comes from ``EngineConfig.backends`` keyed by the tool's slug (``flux-2-pro-t2i``;
-``FLUXSERVE_BACKEND_FLUX_2_PRO_T2I`` in the environment). Nothing here imports torch: the API
-process calls the availability checks to answer Run with a helpful error instead of queueing a
+``FLUXSERVE_BACKEND_FLUX_2_PRO_T2I`` in the environment or ``.env``, read by Settings). Each partner
+tool's own module (:mod:`fluxserve.engines.flux_pro_ultra`, :mod:`fluxserve.engines.flux2_pro`) holds
+its :class:`PartnerTool` and its engine spec; this module imports no engine (the local engines are
+named as ``"module:function"``), so there is no import cycle, and nothing here imports torch: the
+API process calls the availability checks to answer Run with a helpful error instead of queueing a
 task that can never run.
 """
 
@@ -20,11 +23,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from fluxserve.engines.base import EngineConfig
+from fluxserve.engines.base import Engine, EngineConfig
+from fluxserve.engines.bfl_engine import BflEngine, BflRoute
+from fluxserve.engines.spec import resolve
 from fluxserve.engines.tiny_flux2 import TINY_FLUX2_REPOS
+from fluxserve.errors import ToolUnavailableError
 
-ULTRA_ENGINE = "bfl-flux-pro-1.1-ultra"
-FLUX2_PRO_ENGINE = "bfl-flux-2-pro"
 FLUX2_DEV = "black-forest-labs/FLUX.2-dev"
 FLUX1_DEV = "black-forest-labs/FLUX.1-dev"
 FLUX1_TEXT_REPOS = ("black-forest-labs/FLUX.1-dev", "black-forest-labs/FLUX.1-Krea-dev")
@@ -35,29 +39,18 @@ FLUX1_TEXT_REPOS = ("black-forest-labs/FLUX.1-dev", "black-forest-labs/FLUX.1-Kr
 class PartnerTool:
     engine: str
     slug: str  # the tool's slugproject, the key in EngineConfig.backends
-    bfl_endpoint: str
-    bfl_model: str  # BFL's model name, for messages
+    bfl: BflRoute  # how the tool runs on BFL's API
     default_local: str
     family: str  # "FLUX.2" | "FLUX.1": which local repos can stand in
+    local_factory: str  # "module:function"; (config, repo, tool, registry) -> Engine running it locally
+
+    @property
+    def bfl_model(self) -> str:
+        return self.bfl.model
 
     @property
     def env_var(self) -> str:
         return "FLUXSERVE_BACKEND_" + self.slug.upper().replace("-", "_")
-
-
-PARTNER_TOOLS: dict[str, PartnerTool] = {
-    ULTRA_ENGINE: PartnerTool(
-        ULTRA_ENGINE,
-        "flux-pro-1-1-ultra",
-        "/v1/flux-pro-1.1-ultra",
-        "flux-pro-1.1-ultra",
-        FLUX1_DEV,
-        "FLUX.1",
-    ),
-    FLUX2_PRO_ENGINE: PartnerTool(
-        FLUX2_PRO_ENGINE, "flux-2-pro-t2i", "/v1/flux-2-pro", "flux-2-pro", FLUX2_DEV, "FLUX.2"
-    ),
-}
 
 
 @dataclass(frozen=True)
@@ -157,41 +150,18 @@ def is_tiny_root(root: Path, repo: str) -> bool:
     )
 
 
-# --- registry hooks: availability checks and factories -------------------------------------------
+# --- what a partner tool's spec calls ---------------------------------------------------------------
 
 
-def ultra_unavailable(config: EngineConfig) -> str | None:
-    backend = choose_backend(config, PARTNER_TOOLS[ULTRA_ENGINE])
+def unavailable_reason(config: EngineConfig, tool: PartnerTool) -> str | None:
+    backend = choose_backend(config, tool)
     return backend.reason if backend.kind == "none" else None
 
 
-def flux2_pro_unavailable(config: EngineConfig) -> str | None:
-    backend = choose_backend(config, PARTNER_TOOLS[FLUX2_PRO_ENGINE])
-    return backend.reason if backend.kind == "none" else None
-
-
-def build_ultra_engine(config: EngineConfig, registry=None):  # -> Engine
-    return _build(config, PARTNER_TOOLS[ULTRA_ENGINE], registry)
-
-
-def build_flux2_pro_engine(config: EngineConfig, registry=None):  # -> Engine
-    return _build(config, PARTNER_TOOLS[FLUX2_PRO_ENGINE], registry)
-
-
-def _build(config: EngineConfig, tool: PartnerTool, registry):
-    from fluxserve.errors import ToolUnavailableError
-
+def build_partner_engine(config: EngineConfig, tool: PartnerTool, registry: object = None) -> Engine:
     backend = choose_backend(config, tool)
     if backend.kind == "bfl":
-        from fluxserve.engines.bfl_engine import BflEngine
-
-        return BflEngine.from_config(config, tool)
-    if backend.kind == "local" and tool.family == "FLUX.2":
-        from fluxserve.engines.flux2_local import Flux2LocalEngine
-
-        return Flux2LocalEngine(config, backend.repo, substitute_for=tool.bfl_model)
+        return BflEngine.from_config(config, tool.bfl)
     if backend.kind == "local":
-        from fluxserve.engines.ultra_local import UltraLocalEngine
-
-        return UltraLocalEngine(config, backend.repo, registry=registry)
+        return resolve(tool.local_factory)(config, backend.repo, tool, registry)
     raise ToolUnavailableError(backend.reason)

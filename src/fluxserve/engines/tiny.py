@@ -7,6 +7,9 @@ The folder has the very layout of a user's folder of real weights (see :mod:`flu
     <root>/black-forest-labs/FLUX.1-Kontext-dev/  full diffusers FluxKontextPipeline folder
     <root>/<owner>/<repo>/<file>.safetensors      one tiny LoRA per LoRA catalog entry (loras.yaml)
 
+Which pipelines: every FLUX.1 repo an engine's spec declares with a ``tiny_seed`` (the seed of its
+tiny transformer), built as the spec's pipeline class; the specs' ``tiny_extra`` builders add the rest.
+
 The three pipelines share byte-identical text encoders, tokenizers, VAE and scheduler (as the real
 repos do); only the transformers differ (one seed each). Everything is seeded, so two builds give
 identical weights. The VAE keeps the real 8x downscale (four levels) so 64-2048 px sizes that are
@@ -25,7 +28,10 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fluxserve.engines.spec import ModelRepo
 
 log = logging.getLogger(__name__)
 
@@ -34,14 +40,8 @@ TINY_MARKER = "fluxserve-tiny.json"
 
 TINY_VERSION = 1
 
-MODEL_SEEDS: dict[str, int] = {
-    "black-forest-labs/FLUX.1-Krea-dev": 11,
-    "black-forest-labs/FLUX.1-dev": 12,
-    "black-forest-labs/FLUX.1-Kontext-dev": 13,
-}
-"""Repo id -> seed of its tiny transformer. Shared components use their own fixed seeds."""
-
-KONTEXT_REPOS = frozenset({"black-forest-labs/FLUX.1-Kontext-dev"})
+LORA_BASE_REPO = "black-forest-labs/FLUX.1-dev"
+"""The tiny transformer whose shapes the tiny LoRAs fit."""
 
 # Tiny architecture. joint_attention_dim = T5 width, pooled_projection_dim = CLIP width,
 # in_channels = 4 * VAE latent channels (2x2 packing), sum(axes_dims_rope) = attention_head_dim.
@@ -76,17 +76,39 @@ def build_tiny_weights(root: Path) -> Path:
     """Build every tiny model and LoRA missing under ``root``; return ``root``. Safe to call again."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
+    from fluxserve.engines.spec import engine_specs, resolve
+
     shared: dict[str, Any] | None = None
-    for repo, seed in MODEL_SEEDS.items():
-        target = root / repo
+    for repo in tiny_models():
+        target = root / repo.id
         if (target / "model_index.json").is_file():
             continue
         if shared is None:
             shared = _shared_components()
-        log.info("building tiny %s in %s", repo, target)
-        _atomic_write(target, functools.partial(_save_pipeline, repo=repo, seed=seed, shared=shared))
-    _build_tiny_loras(root)
+        log.info("building tiny %s in %s", repo.id, target)
+        _atomic_write(
+            target, functools.partial(_save_pipeline, repo=repo.id, seed=repo.tiny_seed, shared=shared)
+        )
+    for spec in engine_specs().values():  # files beside the pipelines, e.g. the catalog's tiny LoRAs
+        if spec.tiny_extra:
+            resolve(spec.tiny_extra)(root)
     return root
+
+
+def tiny_models() -> list[ModelRepo]:
+    """The FLUX.1 repos that engines declare with a tiny transformer seed (see engines/spec.py)."""
+    from fluxserve.engines.spec import model_repos
+
+    return [repo for repo in model_repos().values() if repo.tiny_seed is not None]
+
+
+def _tiny_seed(repo_id: str) -> int:
+    from fluxserve.engines.spec import model_repo
+
+    seed = model_repo(repo_id).tiny_seed
+    if seed is None:
+        raise ValueError(f"no engine declares a tiny model of {repo_id}")
+    return seed
 
 
 def make_tiny_cli(directory: str | os.PathLike[str]) -> Path:
@@ -194,9 +216,11 @@ def _tiny_transformer(seed: int):
 
 
 def _save_pipeline(folder: Path, repo: str, seed: int, shared: dict[str, Any]) -> None:
-    from diffusers import FluxKontextPipeline, FluxPipeline
+    import diffusers
 
-    cls = FluxKontextPipeline if repo in KONTEXT_REPOS else FluxPipeline
+    from fluxserve.engines.spec import model_repo
+
+    cls = getattr(diffusers, model_repo(repo).pipeline)  # the pipeline class the engine's spec names
     pipe = cls(**shared, transformer=_tiny_transformer(seed))
     pipe.save_pretrained(folder, safe_serialization=True)
     marker = {"fluxserve_tiny_version": TINY_VERSION, "repo": repo, "transformer_seed": seed}
@@ -260,7 +284,7 @@ def tiny_lora_state_dict(seed: int, rank: int = 4, strength: float = 0.5) -> dic
     """
     import torch
 
-    transformer = _tiny_transformer(MODEL_SEEDS["black-forest-labs/FLUX.1-dev"])
+    transformer = _tiny_transformer(_tiny_seed(LORA_BASE_REPO))
     generator = torch.Generator().manual_seed(seed)
     state: dict[str, Any] = {}
     for name, module in transformer.named_modules():
@@ -296,7 +320,7 @@ def write_tiny_lora(path: Path, seed: int) -> Path:
     return path
 
 
-def _build_tiny_loras(root: Path) -> None:
+def build_tiny_loras(root: Path) -> None:
     """One tiny LoRA per catalog entry, where the catalog says its weights live: <root>/<repo>/<file>."""
     from fluxserve.catalog.lora import load_lora_catalog
 

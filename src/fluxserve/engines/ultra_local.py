@@ -14,7 +14,7 @@ from typing import Any
 
 from fluxserve.engines.base import Engine, EngineConfig, EngineJob, GenerationResult, StepCallback
 from fluxserve.engines.flux2_local import encode_image
-from fluxserve.engines.partner import FLUX1_DEV
+from fluxserve.engines.partner import FLUX1_DEV, PartnerTool
 from fluxserve.errors import TaskFailure, TaskKilled
 
 log = logging.getLogger(__name__)
@@ -28,20 +28,18 @@ TINY_STEPS = 2
 
 def ultra_size(aspect_ratio: str, megapixels: float = ULTRA_MEGAPIXELS) -> tuple[int, int]:
     """(width, height), multiples of 16, with ``width / height`` close to ``aspect_ratio`` and about
-    ``megapixels`` * 2**20 pixels: 1:1 -> 2048x2048, 16:9 -> 2736x1536, 21:9 -> 3120x1344."""
-    try:
-        across, down = (int(part) for part in aspect_ratio.split(":"))
-    except ValueError:
-        raise TaskFailure(f"aspectRatio: must look like '16:9', got {aspect_ratio!r}") from None
-    if across <= 0 or down <= 0:
-        raise TaskFailure(f"aspectRatio: both sides must be positive, got {aspect_ratio!r}")
+    ``megapixels`` * 2**20 pixels: 1:1 -> 2048x2048, 16:9 -> 2736x1536, 21:9 -> 3120x1344.
+
+    ``aspect_ratio`` is one of the tool's options (the catalog checked it), all ``W:H`` of positive ints.
+    """
+    across, down = (int(part) for part in aspect_ratio.split(":"))
     pixels = megapixels * 2**20
     width = math.sqrt(pixels * across / down)
     height = width * down / across
     return max(16, round(width / 16) * 16), max(16, round(height / 16) * 16)
 
 
-class UltraLocalEngine(Engine):
+class UltraLocalEngine(Engine[None]):
     """Runs ultra's inputs on a FLUX.1 text-to-image pipeline of the shared model home."""
 
     def __init__(self, config: EngineConfig, repo: str = FLUX1_DEV, registry: Any = None) -> None:
@@ -63,14 +61,14 @@ class UltraLocalEngine(Engine):
         source = self.home().source
         return source.kind == "folder" and is_tiny(source.root / self.repo)
 
-    def generate(self, job: EngineJob, progress: StepCallback) -> GenerationResult:
+    def generate(self, job: EngineJob, prepared: None, progress: StepCallback) -> GenerationResult:
         import torch
 
         params = job.params
         tiny = self._is_tiny()
-        aspect_ratio = str(params.get("aspectRatio", "16:9"))
+        aspect_ratio = params["aspectRatio"]
         width, height = ultra_size(aspect_ratio, TINY_MEGAPIXELS if tiny else ULTRA_MEGAPIXELS)
-        seed = int(params.get("seed", 42)) % 2**64
+        seed = params["seed"]
         steps = TINY_STEPS if tiny else STEPS
 
         from fluxserve.engines.flux_run import _step_callback
@@ -82,7 +80,7 @@ class UltraLocalEngine(Engine):
             with home.use(self.repo) as pipe, torch.inference_mode():
                 generator = torch.Generator("cpu").manual_seed(seed)
                 output = pipe(
-                    prompt=str(params.get("prompt", "")),
+                    prompt=params["prompt"],
                     width=width,
                     height=height,
                     num_inference_steps=steps,
@@ -95,7 +93,7 @@ class UltraLocalEngine(Engine):
         except Exception as exc:
             log.exception("ultra stand-in on %s failed", self.repo)
             raise TaskFailure(f"Image generation on {self.repo} failed: {type(exc).__name__}: {exc}") from exc
-        image = encode_image(output.images[0], str(params.get("outputFormat", "png")))
+        image = encode_image(output.images[0], params["outputFormat"])
         label = f"tiny test weights of {self.repo}" if tiny else self.repo
         return GenerationResult(
             images=[image],
@@ -104,3 +102,8 @@ class UltraLocalEngine(Engine):
                 f"({aspect_ratio} at {width}x{height}, seed {seed}, {steps} steps)"
             ),
         )
+
+
+def build_local(config: EngineConfig, repo: str, tool: PartnerTool, registry: Any = None) -> Engine:
+    """The partner tool's local backend (``FLUXSERVE_BACKEND_FLUX_PRO_1_1_ULTRA=local``)."""
+    return UltraLocalEngine(config, repo, registry=registry)

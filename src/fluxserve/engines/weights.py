@@ -27,10 +27,13 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from fluxserve.engines.base import EngineConfig
 from fluxserve.errors import WeightsUnavailableError
+
+if TYPE_CHECKING:
+    from fluxserve.engines.spec import EngineSpec
 
 log = logging.getLogger(__name__)
 
@@ -39,14 +42,7 @@ T = TypeVar("T")
 KREA_DEV = "black-forest-labs/FLUX.1-Krea-dev"
 FLUX_DEV = "black-forest-labs/FLUX.1-dev"
 KONTEXT_DEV = "black-forest-labs/FLUX.1-Kontext-dev"
-FLUX1_REPOS = (KREA_DEV, FLUX_DEV, KONTEXT_DEV)
-
-TOOL_REPOS: dict[str, tuple[str, ...]] = {
-    "black-forest-labs/FLUX.1-Krea-dev": (KREA_DEV,),
-    "wiro/text-to-image-flux-lora-fast": (FLUX_DEV,),
-    "wiro/flux_kontext_dev_with_2_image": (KONTEXT_DEV,),
-}
-"""Local tool slug -> the model repos it runs on (``fluxserve pull`` and the availability check)."""
+"""Repo ids of the FLUX.1 models; which engine runs on which is declared in the engines' specs."""
 
 SHARED_SUBFOLDERS = ("scheduler", "text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2", "vae")
 PIPELINE_PATTERNS = ["model_index.json", *(f"{sub}/*" for sub in (*SHARED_SUBFOLDERS, "transformer"))]
@@ -76,7 +72,7 @@ class WeightsSource:
         repo that has it, since the encoders/tokenizers/VAE are identical across the three."""
         if self.kind == "hub" or (self.root / repo / subfolder).is_dir():
             return repo
-        for other in FLUX1_REPOS:
+        for other in flux1_repos():
             if (self.root / other / subfolder).is_dir():
                 return other
         return repo
@@ -148,15 +144,33 @@ def load_or_explain(
         raise WeightsUnavailableError(weights_error(config, source, repo, what, exc)) from exc
 
 
+def flux1_repos() -> list[str]:
+    """Every FLUX.1 model-home repo an engine declares (they share encoders, tokenizers and VAE)."""
+    from fluxserve.engines.spec import model_repos
+
+    return list(model_repos())
+
+
+def tool_specs() -> dict[str, EngineSpec]:
+    """Catalog tool slug -> the spec of its engine, for the tools whose engine runs on local repos."""
+    from fluxserve.catalog import Catalog
+    from fluxserve.engines.spec import engine_specs
+
+    specs = engine_specs()
+    found = {tool.tool: specs.get(tool.engine) for tool in Catalog.builtin()}
+    return {tool: spec for tool, spec in found.items() if spec is not None and spec.repos}
+
+
 def tools_repos(tools: Iterable[str] | None) -> list[str]:
     """Model repos needed by ``tools`` (all local FLUX.1 tools when empty), in a stable order."""
-    selected = list(tools or TOOL_REPOS)
-    unknown = [tool for tool in selected if tool not in TOOL_REPOS]
+    known = tool_specs()
+    selected = list(tools or known)
+    unknown = [tool for tool in selected if tool not in known]
     if unknown:
         raise ValueError(
-            f"no local weights to pull for {', '.join(unknown)}; known tools: {', '.join(TOOL_REPOS)}"
+            f"no local weights to pull for {', '.join(unknown)}; known tools: {', '.join(known)}"
         )
-    repos = [repo for tool in selected for repo in TOOL_REPOS[tool]]
+    repos = [repo.id for tool in selected for repo in known[tool].repos]
     return list(dict.fromkeys(repos))
 
 
@@ -168,13 +182,16 @@ def pull_weights(config: EngineConfig, tools: Iterable[str] | None = None) -> li
     With FLUXSERVE_WEIGHTS=tiny it builds the tiny weights instead; with a local folder there is
     nothing to download. Raises WeightsUnavailableError with instructions on failure.
     """
-    selected = list(tools or TOOL_REPOS)
+    known = tool_specs()
+    selected = list(tools or known)
     repos = tools_repos(selected)
     source = resolve_source(config)
     if source.kind == "folder":
         log.info("weights come from %s; nothing to download", source.root)
         return [source.root / repo for repo in repos]
     from huggingface_hub import snapshot_download
+
+    from fluxserve.engines.spec import resolve
 
     paths: list[Path] = []
     for repo in repos:
@@ -189,15 +206,10 @@ def pull_weights(config: EngineConfig, tools: Iterable[str] | None = None) -> li
             ),
         )
         paths.append(Path(folder))
-    if "wiro/text-to-image-flux-lora-fast" in selected:
-        paths.extend(_pull_catalog_loras(config, source))
+    for spec in dict.fromkeys(known[tool] for tool in selected):  # e.g. the LoRA catalog's files
+        if spec.pull_extra:
+            paths.extend(resolve(spec.pull_extra)(config, source))
     return paths
-
-
-def _pull_catalog_loras(config: EngineConfig, source: WeightsSource) -> list[Path]:
-    from fluxserve.catalog.lora import load_lora_catalog
-
-    return [lora_file(config, source, entry.repo, entry.weight_name) for entry in load_lora_catalog()]
 
 
 def lora_file(config: EngineConfig, source: WeightsSource, repo: str, weight_name: str) -> Path:

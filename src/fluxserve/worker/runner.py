@@ -13,12 +13,12 @@ from fluxserve.engines.base import EngineJob, GeneratedImage
 from fluxserve.engines.registry import EngineRegistry
 from fluxserve.errors import ClientError, TaskFailure, TaskKilled
 from fluxserve.storage import Storage
+from fluxserve.tasks.ends import publish_end
 from fluxserve.tasks.events import PREVIEW_EVENT, EventBus, TaskEvent
 from fluxserve.tasks.records import PREVIEWS_INPUT, NewOutput, TaskRecord
 from fluxserve.tasks.status import TaskStatus
 from fluxserve.tasks.store import TaskStore, random_token
 from fluxserve.tasks.workers import WorkerDirectory
-from fluxserve.wire import file_url
 from fluxserve.worker.lease import LeaseKeeper, new_worker_id
 from fluxserve.worker.presence import Presence, describe_worker
 from fluxserve.worker.progress import (
@@ -189,11 +189,11 @@ class Worker:
                 workdir=workdir,
                 should_stop=lambda: self.store.kill_requested(task.id),
             )
-            engine.preprocess(job)
+            prepared = engine.preprocess(job)
             progress.check_killed()
             self._advance(task, TaskStatus.PREPROCESS_END)
             self._advance(task, TaskStatus.START)
-            result = engine.generate(job, progress)
+            result = engine.generate(job, prepared, progress)
             progress.check_killed()
             self._advance(task, TaskStatus.OUTPUT)
             outputs = [self._store_image(task, index, image) for index, image in enumerate(result.images)]
@@ -224,8 +224,6 @@ class Worker:
 
     def _fail(self, task: TaskRecord, message: str) -> None:
         log.info("task %s failed: %s", task.id, message)
-        self.events.publish(TaskEvent(task.taskid, task.token, "task_error", message))
-        self.events.publish(TaskEvent(task.taskid, task.token, "task_error_full", message))
         self._finish(task, TaskStatus.POSTPROCESS_END, pexit="1", debugerror=message, debugoutput="")
 
     def _finish(self, task: TaskRecord, status: TaskStatus, **fields) -> None:
@@ -233,19 +231,7 @@ class Worker:
             log.warning("task %s: could not record its end (no longer owned by this worker)", task.id)
             return
         final = self.store.get(task.id)
-        if status is TaskStatus.POSTPROCESS_END:
-            self.events.publish(TaskEvent(task.taskid, task.token, "task_end", ""))
-            self.events.publish(TaskEvent(task.taskid, task.token, "task_postprocess_start", ""))
-        message = [
-            {
-                "name": o.name,
-                "contenttype": o.contenttype,
-                "size": str(o.size),
-                "url": file_url(self.options.public_url, o.accesskey, o.name),
-            }
-            for o in final.outputs
-        ]
-        self.events.publish(TaskEvent(task.taskid, task.token, status.value, message, terminal=True))
+        publish_end(self.events, final, self.options.public_url)  # the same frames as every other end
         log.info("task %s ended: %s pexit=%s", task.id, status.value, final.pexit)
 
     def _publish(self, task: TaskRecord, status: TaskStatus) -> None:

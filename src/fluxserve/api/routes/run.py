@@ -14,9 +14,9 @@ from fluxserve.api.deps import authenticated, body, services, text_field
 from fluxserve.api.limits import check_task_size
 from fluxserve.api.services import ApiServices
 from fluxserve.api.uploads import store_upload, upload_url
-from fluxserve.catalog.coerce import InvalidValue, http_url, looks_like_http_url, validate_inputs
-from fluxserve.catalog.lora import apply_lora_rules
+from fluxserve.catalog.coerce import InvalidValue, http_url, looks_like_http_url
 from fluxserve.catalog.model import ToolSpec
+from fluxserve.catalog.request import validate_request
 from fluxserve.errors import FieldError, ToolUnavailableError, ValidationError
 from fluxserve.tasks.records import Project, TaskRecord
 from fluxserve.wire import ok_body
@@ -68,8 +68,9 @@ def _create_task(
         files[input_name] = upload.storage_key
         uploaded_urls[input_name] = upload_url(svc, upload)
     _resolve_earlier_uploads(svc, project, spec, fields, files, uploaded_urls)
-    validated = validate_inputs(spec, fields, frozenset(k for k, v in spec.file_fields.items() if v in files))
-    validated = apply_lora_rules(spec, fields, validated)  # per-LoRA scale fields named by the catalog
+    validated = validate_request(
+        spec, fields, frozenset(k for k, v in spec.file_fields.items() if v in files)
+    )
     check_task_size(validated.values, svc.max_task_pixels)
     values = {**validated.values, **uploaded_urls, **hidden}
     parameters = {**validated.parameters, **uploaded_urls}

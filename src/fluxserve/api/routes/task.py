@@ -11,11 +11,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from fluxserve.api.deps import authenticated, body, services, text_field
-from fluxserve.api.live import record_events
-from fluxserve.api.services import ApiServices
 from fluxserve.catalog.coerce import InvalidValue, coerce_value
 from fluxserve.catalog.model import InputRules, InputSpec
 from fluxserve.errors import FieldError, MissingIdentifierError, ValidationError
+from fluxserve.tasks.ends import publish_end
 from fluxserve.tasks.records import Project, TaskRecord
 from fluxserve.wire import ok_body
 
@@ -57,7 +56,7 @@ async def task_cancel(request: Request) -> JSONResponse:
     task = await _find_task(request, project)
     svc = services(request)
     cancelled = await run_in_threadpool(svc.store.cancel_queued, task)
-    _announce_end(svc, cancelled)
+    publish_end(svc.events, cancelled, svc.public_url)
     return JSONResponse(ok_body(tasklist=[svc.task_json(cancelled)]))
 
 
@@ -69,18 +68,12 @@ async def task_kill(request: Request) -> JSONResponse:
     svc = services(request)
     current = await run_in_threadpool(svc.store.request_kill, task)
     if current.status.is_terminal():  # it was still queued: cancelled here, no worker will say so
-        _announce_end(svc, current)
+        publish_end(svc.events, current, svc.public_url)
     deadline = time.monotonic() + svc.kill_wait_seconds
     while not current.status.is_terminal() and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
         current = await run_in_threadpool(svc.store.get, task.id)
     return JSONResponse(ok_body(tasklist=[svc.task_json(current)]))
-
-
-def _announce_end(svc: ApiServices, task: TaskRecord) -> None:
-    """Tell live followers (socket, SSE) about an end that happened here rather than in a worker."""
-    for event in record_events(task, svc.public_url):
-        svc.events.publish(event)
 
 
 def _paging_input(name: str, default: int, low: int, high: int) -> InputSpec:
