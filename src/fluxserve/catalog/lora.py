@@ -1,4 +1,8 @@
-"""The LoRA catalog (``loras.yaml``) and the request rules of the LoRA tool that go beyond its inputs.
+"""The LoRA catalog and the request rules of the LoRA tool that go beyond its inputs.
+
+One source: a LoRA's id, label, description, trigger words and scale setting are the options of the
+tool's ``selectedLoraModel`` input in its catalog YAML (as the seed shows them); ``loras.yaml`` only
+adds where each LoRA's weights live (Hugging Face repo and file), keyed by id.
 
 ``wiro/text-to-image-flux-lora-fast`` takes ``selectedLoraModel`` (one id, a list of ids or a
 comma-separated string; coerced by :mod:`fluxserve.catalog.coerce`), and for every selected LoRA an
@@ -67,28 +71,43 @@ class LoraEntry:
     weight_name: str
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> LoraEntry:
-        data = dict(data)
-        scale = data.pop("scale")
+    def from_option(cls, option: Mapping[str, Any], weights: Mapping[str, Any]) -> LoraEntry:
+        """One ``selectedLoraModel`` option of the tool YAML, plus its entry of ``loras.yaml``."""
+        setting = option["generatesettings"][0]  # the seed gives every LoRA one float scale setting
+        lora_id = str(option["value"])
+        if lora_id not in weights:
+            raise ValueError(f"loras.yaml has no weights for the catalog LoRA {lora_id!r}")
         return cls(
-            id=str(data.pop("id")),
-            triggerwords=tuple(data.pop("triggerwords", ())),
+            id=lora_id,
+            label=str(option["label"]),
+            description=str(option.get("description", "")),
+            triggerwords=tuple(str(word) for word in option.get("triggerwords") or ()),
             scale=LoraScale(
-                id=str(scale["id"]),
-                min=float(scale["min"]),
-                max=float(scale["max"]),
-                default=float(scale["default"]),
-                step=float(scale["step"]),
+                id=str(setting["id"]),
+                min=float(setting["minvalue"]),
+                max=float(setting["maxvalue"]),
+                default=float(setting["defaultvalue"]),
+                step=float(setting["incrementby"]),
             ),
-            **data,
+            repo=str(weights[lora_id]["repo"]),
+            weight_name=str(weights[lora_id]["weight_name"]),
         )
 
 
 @functools.cache
 def load_lora_catalog() -> tuple[LoraEntry, ...]:
-    """The catalog LoRAs, in the seed's order."""
-    text = resources.files("fluxserve.catalog").joinpath("loras.yaml").read_text(encoding="utf-8")
-    return tuple(LoraEntry.from_dict(item) for item in yaml.safe_load(text))
+    """The catalog LoRAs, in the seed's order: the LoRA tool's options with their weight files."""
+    from fluxserve.catalog import Catalog
+
+    folder = resources.files("fluxserve.catalog")
+    weights = yaml.safe_load(folder.joinpath("loras.yaml").read_text(encoding="utf-8"))
+    options = [
+        option
+        for tool in Catalog.builtin()
+        if (select := tool.input(SELECT_FIELD)) is not None
+        for option in select.options or []
+    ]
+    return tuple(LoraEntry.from_option(option, weights) for option in options)
 
 
 def lora_entry(lora_id: str) -> LoraEntry:

@@ -1,6 +1,6 @@
 """``wiro/text-to-image-flux-lora-fast`` (catalog engine ``flux1-dev-lora``): FLUX.1-dev with LoRAs.
 
-* Catalog LoRAs (``selectedLoraModel``, see ``catalog/loras.yaml`` and :mod:`fluxserve.catalog.lora`)
+* Catalog LoRAs (``selectedLoraModel``, see :mod:`fluxserve.catalog.lora`)
   combine, each at the scale from the request field named after its scale setting id; their
   trigger words go in front of the prompt unless already present. No selection: the base model.
 * ``selectedLoraModelPrivateUrl``: a ``.safetensors`` LoRA downloaded once, cached by content hash

@@ -5,7 +5,7 @@ The folder has the very layout of a user's folder of real weights (see :mod:`flu
     <root>/black-forest-labs/FLUX.1-Krea-dev/     full diffusers FluxPipeline folder
     <root>/black-forest-labs/FLUX.1-dev/          full diffusers FluxPipeline folder
     <root>/black-forest-labs/FLUX.1-Kontext-dev/  full diffusers FluxKontextPipeline folder
-    <root>/<owner>/<repo>/<file>.safetensors      one tiny LoRA per LoRA catalog entry (loras.yaml)
+    <root>/<owner>/<repo>/<file>.safetensors      one tiny LoRA per catalog LoRA (catalog/lora.py)
 
 Which pipelines: every FLUX.1 repo an engine's spec declares with a ``tiny_seed`` (the seed of its
 tiny transformer), built as the spec's pipeline class; the specs' ``tiny_extra`` builders add the rest.
