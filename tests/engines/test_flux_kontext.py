@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from fluxserve.catalog.images import ImageRef
 from fluxserve.engines.base import EngineConfig, EngineJob, GenerationResult
 from fluxserve.engines.registry import EngineRegistry
 from fluxserve.engines.spec import engine_specs
@@ -75,13 +76,20 @@ def saved(tmp_path: Path, name: str, data: bytes) -> Path:
 
 
 def make_job(tmp_path: Path, files: dict[str, Path] | None = None, **params: Any) -> EngineJob:
+    """A job as the worker builds it: stored files (with their local path) win over URL values."""
     values = {"inputImageUrl": "", "inputImage2Url": "", "prompt": "put the dog on the couch"}
     values |= {"steps": STEPS, "scale": 2.5, "samples": 1, "seed": 7} | params
+    images = {
+        name: ImageRef(name, storage_key=f"uploads/{name}", path=path) for name, path in (files or {}).items()
+    }
+    for name in ("inputImageUrl", "inputImage2Url"):
+        if name not in images and values[name]:
+            images[name] = ImageRef(name, url=str(values[name]))
     return EngineJob(
         task_id="t1",
         tool="wiro/flux_kontext_dev_with_2_image",
         params=values,
-        files=files or {},
+        images=images,
         workdir=tmp_path / "work",
     )
 
@@ -181,12 +189,6 @@ def test_a_missing_image_fails_clearly(engine: Any, tmp_path: Path, first: str, 
     files |= {"inputImage2Url": saved(tmp_path, "b.png", png(64, 64, 2))} if second else {}
     with pytest.raises(InputFetchError, match=rf"^{missing}: no image was given; this tool needs two images"):
         engine.preprocess(make_job(tmp_path, files, inputImageUrl=first, inputImage2Url=second))
-
-
-def test_a_bare_file_name_is_not_fetched(engine: Any, tmp_path: Path) -> None:
-    job = make_job(tmp_path, inputImageUrl="flux_kontext_room.jpg", inputImage2Url="flux_kontext_dog.jpg")
-    with pytest.raises(InputFetchError, match=r"^inputImageUrl: 'flux_kontext_room.jpg' is neither an http"):
-        engine.preprocess(job)
 
 
 @pytest.mark.parametrize(

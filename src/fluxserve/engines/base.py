@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from fluxserve.catalog.images import ImageRef
+
 StepCallback = Callable[[int, int], None]
 """``progress(step, total)``: called after each step, 1-based. May raise TaskKilled."""
 
@@ -73,14 +75,15 @@ class EngineJob:
     """One task as an engine sees it.
 
     ``params`` holds the tool's inputs already coerced and validated by the catalog (ints, floats,
-    bools, strings, lists), defaults filled in. ``files`` maps an input name to a local file that
-    the client uploaded with the request. ``workdir`` is a scratch folder owned by this task.
+    bools, strings, lists), defaults filled in. ``images`` holds the task's image inputs, resolved by
+    the API: each a stored file with its local ``path`` or a URL to fetch. ``workdir`` is a scratch
+    folder owned by this task.
     """
 
     task_id: str
     tool: str
     params: dict[str, Any]
-    files: dict[str, Path] = field(default_factory=dict)
+    images: dict[str, ImageRef] = field(default_factory=dict)
     workdir: Path | None = None
     should_stop: Callable[[], bool] | None = None
     """The task's kill flag, for preprocessing: downloads ask it as they stream and raise TaskKilled."""

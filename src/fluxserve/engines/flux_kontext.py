@@ -1,8 +1,9 @@
 """``wiro/flux_kontext_dev_with_2_image``: FLUX.1-Kontext-dev editing guided by two input images.
 
-Inputs: ``inputImageUrl`` and ``inputImage2Url`` (http(s) URLs, fetched through
-:mod:`fluxserve.net.safe_fetch`), or the files uploaded for them (``job.files`` under the same
-names; an uploaded file wins over a URL). Both images are required.
+Inputs: ``inputImageUrl`` and ``inputImage2Url``, each an :class:`~fluxserve.catalog.images.ImageRef`
+in ``job.images`` (resolved by the API): a stored file (sent with the task or uploaded earlier) that
+is opened from its local path, or an http(s) URL fetched through :mod:`fluxserve.net.safe_fetch`.
+Both images are required.
 
 How the two images are combined: each is encoded on its own and both are placed on Kontext's
 reference plane side by side with offset positions (ComfyUI's chained ``ReferenceLatent``), see
@@ -24,7 +25,6 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from PIL import Image
 
@@ -72,22 +72,16 @@ class KontextTwoImageEngine(Engine[list[Image.Image]]):
             return [self._load_input(job, name, part, workdir) for name, part in IMAGE_INPUTS]
 
     def _load_input(self, job: EngineJob, name: str, part: str, workdir: Path) -> Image.Image:
-        uploaded = job.files.get(name)
-        if uploaded is not None:
-            return open_input_image(Path(uploaded), name)
-        url = str(job.params.get(name) or "").strip()
-        if not url:
+        ref = job.images.get(name)
+        if ref is None:
             raise InputFetchError(
                 f"{name}: no image was given; this tool needs two images: send an http(s) URL in {name} "
                 f"or upload a file as {part}"
             )
-        if urlsplit(url).scheme.lower() not in ("http", "https"):
-            raise InputFetchError(
-                f"{name}: '{url[:200]}' is neither an http(s) URL nor a file uploaded with this task "
-                f"(upload it as {part})"
-            )
+        if ref.path is not None:
+            return open_input_image(ref.path, name)
         fetched = fetch_to_file(
-            url, workdir / f"{name}.download", self._policy, what=name, should_stop=job.should_stop
+            ref.url, workdir / f"{name}.download", self._policy, what=name, should_stop=job.should_stop
         )
         return open_input_image(fetched.path, name)
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from fluxserve.catalog import Catalog
+from fluxserve.catalog import Catalog, ToolSpec
+from fluxserve.catalog.images import ImageRef, image_refs
 from fluxserve.engines.base import EngineJob, GeneratedImage
 from fluxserve.engines.registry import EngineRegistry
 from fluxserve.errors import ClientError, TaskFailure, TaskKilled
@@ -185,7 +186,7 @@ class Worker:
                 task_id=task.taskid,
                 tool=task.tool,
                 params={k: v for k, v in task.inputs.items() if k != PREVIEWS_INPUT},
-                files=self._input_files(task, workdir / "inputs"),
+                images=self._images(spec, task, workdir / "inputs"),
                 workdir=workdir,
                 should_stop=lambda: self.store.kill_requested(task.id),
             )
@@ -210,10 +211,15 @@ class Worker:
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
-    def _input_files(self, task: TaskRecord, scratch: Path) -> dict[str, Path]:
-        """The task's uploaded files as local paths (downloaded from an object store if need be)."""
+    def _images(self, tool: ToolSpec, task: TaskRecord, scratch: Path) -> dict[str, ImageRef]:
+        """The task's image references, stored files with a local path (fetched from an object store
+        if need be)."""
+        refs = image_refs(tool, task.inputs, task.files)
         try:
-            return {name: self.storage.fetch(key, scratch) for name, key in task.files.items()}
+            return {
+                name: replace(ref, path=self.storage.fetch(ref.storage_key, scratch)) if ref.stored else ref
+                for name, ref in refs.items()
+            }
         except FileNotFoundError as exc:
             raise TaskFailure(f"An uploaded input file is no longer stored ({exc}).") from exc
 
