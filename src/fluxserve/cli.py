@@ -172,8 +172,26 @@ register_client_commands(app)
 app.add_typer(project_app, name="project")
 
 
+SERVER_MODULES = frozenset(
+    {"fastapi", "starlette", "uvicorn", "sqlalchemy", "alembic", "pydantic_settings", "multipart", "PIL"}
+    | {"torch", "diffusers", "transformers", "accelerate", "safetensors", "peft", "huggingface_hub", "numpy"}
+)
+"""Top-level packages of the `server` extra: a client-only install (`pip install fluxserve`) lacks them."""
+
+
 def main() -> None:
-    app()
+    try:
+        app()
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in SERVER_MODULES:
+            raise
+        print(
+            f"error: this command needs fluxserve's server, which is not installed here (no module "
+            f"{exc.name!r}). The SDK and client commands work as they are; for the service run "
+            "pip install 'fluxserve[server]'.",
+            file=sys.stderr,
+        )
+        sys.exit(1)
 
 
 if __name__ == "__main__":
