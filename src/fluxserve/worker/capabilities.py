@@ -39,10 +39,13 @@ def weights_missing(config: EngineConfig, tool: str) -> str | None:
     """Why a local tool's model is not in the weights folder, or None. Hub and tiny weights are
     fetched or built on first use, so they count as available; so does a folder that does not exist
     at all — that is a misconfiguration, and the tasks fail with instructions instead of waiting."""
-    from fluxserve.engines.weights import TOOL_REPOS
+    from fluxserve.engines.weights import tools_repos
 
     choice = (config.weights or "hub").strip()
-    repos = TOOL_REPOS.get(tool, ())
+    try:
+        repos = tools_repos([tool])  # the model repos its engine's spec declares
+    except ValueError:  # a tool whose engine runs on no local repo (a partner tool, say)
+        repos = []
     if choice in ("hub", "tiny") or not repos:
         return None
     root = Path(choice).expanduser()
