@@ -10,6 +10,7 @@ limits, the queue), visible in Task/List and Detail and killable. The answer wai
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import time
 from collections.abc import AsyncIterator
@@ -148,7 +149,7 @@ async def _stream(
                     partials += 1
                     yield _sse(event)
             for image in await finished_images(svc, task, request):
-                event = _event(request, kind, "completed", image_object(image, _B64)["b64_json"])
+                event = _event(request, kind, "completed", base64.b64encode(image.data).decode("ascii"))
                 event["size"] = f"{image.size[0]}x{image.size[1]}"
                 event["usage"] = {
                     "input_tokens": 0,
@@ -160,10 +161,6 @@ async def _stream(
     except Exception as exc:  # the status line is gone: report in the stream
         error = as_openai_error(exc)
         yield f"event: error\ndata: {json.dumps({'type': 'error', **error.body()})}\n\n"
-
-
-class _B64:
-    response_format = "b64_json"
 
 
 def _event(request: ImageRequest, kind: str, what: str, b64: str) -> dict[str, Any]:
