@@ -62,8 +62,6 @@ def error_frame(token: str, message: str, code: int = 0) -> dict[str, Any]:
     }
 
 
-
-
 def progress_of(debugoutput: str) -> dict[str, str] | None:
     """The progressGenerate object a running task keeps in debugoutput, if that is what it holds."""
     try:

@@ -35,9 +35,13 @@ class S3Storage:
 
     @classmethod
     def from_url(cls, url: str, endpoint_url: str = "", region: str = "") -> S3Storage:
-        import boto3
-        from botocore.config import Config
-
+        try:
+            import boto3
+            from botocore.config import Config
+        except ImportError:
+            raise ValueError(
+                f"FLUXSERVE_STORAGE_URL={url} needs boto3: pip install 'fluxserve[s3]'"
+            ) from None
         bucket, _, prefix = url.removeprefix("s3://").partition("/")
         if not bucket:
             raise ValueError(f"FLUXSERVE_STORAGE_URL: {url!r} names no bucket; use s3://bucket/prefix")
