@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -17,10 +15,10 @@ app = typer.Typer(
 )
 
 
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+def _configure_logging(level: str, fmt: str = "text") -> None:
+    from fluxserve.logs import configure_logging
+
+    configure_logging(level, fmt)
 
 
 @app.command()
@@ -32,7 +30,7 @@ def serve() -> None:
     from fluxserve.runtime import build_runtime
 
     settings = Settings()
-    _configure_logging(settings.log_level)
+    _configure_logging(settings.log_level, settings.log_format)
     runtime = build_runtime(settings)
     _announce(runtime)
     runtime.start_background(with_worker=True)
@@ -42,6 +40,7 @@ def serve() -> None:
             host=settings.host,
             port=settings.port,
             log_level=settings.log_level.lower(),
+            log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
             timeout_graceful_shutdown=10,  # open SSE streams (/v1/Task/Events) must not block a stop
         )
     finally:
@@ -63,7 +62,7 @@ def worker() -> None:
     from fluxserve.runtime import build_runtime
 
     settings = Settings()
-    _configure_logging(settings.log_level)
+    _configure_logging(settings.log_level, settings.log_format)
     runtime = build_runtime(settings)
     runtime.start_background(with_worker=True)
     stop = threading.Event()

@@ -1,4 +1,5 @@
-"""A real server signs its callbacks with the project's secret from `fluxserve project show`."""
+"""A real server signs its callbacks with the project's secret from `fluxserve project show`; with
+FLUXSERVE_LOG_FORMAT=json its task log lines name the task, project and tool."""
 
 from __future__ import annotations
 
@@ -6,16 +7,27 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
+import pytest
 from standardwebhooks import Webhook
 
 from tests.support.receiver import callback_receiver
+from tests.support.service import Service
 
 KREA = "black-forest-labs/FLUX.1-Krea-dev"
 
 
-def test_a_callback_verifies_with_the_secret_that_project_show_prints(make_service) -> None:
-    service = make_service()
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory, tiny_weights_dir: Path) -> Iterator[Service]:
+    env = {"FLUXSERVE_LOG_FORMAT": "json"}
+    server = Service(tmp_path_factory.mktemp("webhooks"), weights=str(tiny_weights_dir), env_overrides=env)
+    yield server.start()
+    server.stop()
+
+
+def test_a_callback_verifies_with_the_secret_that_project_show_prints(service: Service) -> None:
     shown = subprocess.run(
         [sys.executable, "-m", "fluxserve.cli", "project", "show", "default", "--json"],
         env=service.env(),
@@ -36,3 +48,18 @@ def test_a_callback_verifies_with_the_secret_that_project_show_prints(make_servi
     payload = Webhook(secret).verify(second["raw"], second["headers"])
     assert payload["tasklist"][0]["id"] == run["taskid"]
     assert payload["tasklist"][0]["status"] == "task_postprocess_end"
+
+
+def test_json_logs_name_the_task_project_and_tool_on_every_task_line(service: Service) -> None:
+    run = service.run(KREA, prompt="p", steps="2", width="64", height="64")
+    service.wait(run["taskid"])
+    time.sleep(0.5)
+    entries = [json.loads(line) for line in service.log().splitlines() if line.startswith("{")]
+    assert any(e["logger"] == "uvicorn.error" for e in entries)  # the server's own lines are JSON too
+    mine = [e for e in entries if e.get("task_id") == run["taskid"]]
+    messages = [e["message"] for e in mine]
+    assert f"task {run['taskid']} queued" in messages
+    assert any(m.startswith(f"task {run['taskid']} (") and "claimed" in m for m in messages)
+    assert all(e["project"] == "default" and e["tool"] == KREA for e in mine)
+    about_it = [e for e in entries if e["message"].startswith(f"task {run['taskid']} ")]
+    assert about_it and all(e.get("task_id") == run["taskid"] for e in about_it)

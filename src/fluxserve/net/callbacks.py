@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fluxserve.errors import InputFetchError, UrlRefusedError
+from fluxserve.logs import task_context
 from fluxserve.net.safe_fetch import FetchPolicy, send_checked
 from fluxserve.net.webhooks import event_id_for_task, signed_headers
 from fluxserve.tasks.records import TaskRecord
@@ -118,7 +119,8 @@ class CallbackDispatcher:
     def _deliver_isolated(self, task: TaskRecord) -> None:
         """Deliver one task's callback; nothing it raises reaches the loop."""
         try:
-            self._deliver(task)
+            with task_context(task.id, task.project_id, task.tool):
+                self._deliver(task)
         except Exception as exc:
             log.exception("task %s: callback delivery crashed", task.id)
             try:

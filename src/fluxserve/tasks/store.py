@@ -31,6 +31,7 @@ from fluxserve.errors import (
 from fluxserve.tasks import schema
 from fluxserve.tasks.projects import ProjectStore
 from fluxserve.tasks.records import NewOutput, OutputRecord, Project, TaskRecord, UploadRecord
+from fluxserve.tasks.stats import TaskStats
 from fluxserve.tasks.status import RUNNING_STATUSES, TIME_FIELD, TaskStatus, can_advance
 from fluxserve.text import scrub
 
@@ -66,6 +67,7 @@ class TaskStore:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
         self.projects = ProjectStore(engine)
+        self.stats = TaskStats(engine)
 
     @classmethod
     def open(cls, url: str) -> TaskStore:

@@ -13,6 +13,7 @@ from fluxserve.catalog.images import ImageRef, image_refs
 from fluxserve.engines.base import EngineJob, GeneratedImage
 from fluxserve.engines.registry import EngineRegistry
 from fluxserve.errors import ClientError, TaskFailure, TaskKilled
+from fluxserve.logs import task_context
 from fluxserve.storage import Storage
 from fluxserve.tasks.ends import publish_end
 from fluxserve.tasks.events import PREVIEW_EVENT, EventBus, TaskEvent
@@ -150,7 +151,8 @@ class Worker:
                 return False
             self._leases.hold(task.id)
             try:
-                self._process(task)
+                with task_context(task.id, _project_name(self.store, task), task.tool):
+                    self._process(task)
             finally:
                 self._leases.release(task.id)
             return True
@@ -287,3 +289,12 @@ class _Reporter:
         line = {**self._progress, "preview": self._preview} if self._preview else self._progress
         if line:
             self._worker.store.set_debugoutput(self._task.id, self._worker.worker_id, progress_text(line))
+
+
+def _project_name(store: TaskStore, task: TaskRecord) -> str:
+    """For log lines: the project's name (its id if it cannot be read)."""
+    try:
+        project = store.projects.by_id(task.project_id)
+    except Exception:  # logging context only; never fail a task over it
+        project = None
+    return project.name if project else str(task.project_id)

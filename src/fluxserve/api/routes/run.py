@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import APIRouter
@@ -18,9 +19,11 @@ from fluxserve.catalog.coerce import InvalidValue, http_url, looks_like_http_url
 from fluxserve.catalog.model import ToolSpec
 from fluxserve.catalog.request import validate_request
 from fluxserve.errors import FieldError, ToolUnavailableError, ValidationError
+from fluxserve.logs import task_context
 from fluxserve.tasks.records import Project, TaskRecord
 from fluxserve.wire import ok_body
 
+log = logging.getLogger(__name__)
 router = APIRouter()
 
 
@@ -48,6 +51,8 @@ def queue_task(
     if reason:
         raise ToolUnavailableError(f"{spec.tool} cannot run on this fluxserve instance: {reason}")
     task = _create_task(svc, project, spec, parsed, hidden or {})
+    with task_context(task.id, project.name, spec.tool):
+        log.info("task %s queued", task.id)
     svc.on_task_queued()
     return task
 
