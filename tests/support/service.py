@@ -38,7 +38,7 @@ class Service:
 
     data_dir: Path
     weights: str
-    env_overrides: dict[str, str] = field(default_factory=dict)
+    env_overrides: dict[str, str | None] = field(default_factory=dict)  # None removes a variable
     port: int = field(default_factory=free_port)
     api_key: str = TEST_API_KEY
     api_secret: str = TEST_API_SECRET
@@ -68,7 +68,11 @@ class Service:
                 "HF_HUB_OFFLINE": "1",
             }
         )
-        env.update(self.env_overrides)
+        for name, value in self.env_overrides.items():
+            if value is None:
+                env.pop(name, None)
+            else:
+                env[name] = value
         return env
 
     def start(self, timeout: float = 60.0) -> Service:
