@@ -73,7 +73,8 @@ def endpoints(fuzz_target) -> list[tuple[str, str]]:
     schema = httpx.get(f"{server.base_url}/openapi.json").json()
     found = [(method.upper(), path) for path, item in schema["paths"].items() for method in item]
     assert ("POST", "/v1/Run/{owner}/{tool}") in found and len(found) >= 10, found
-    assert all(path.startswith(("/v1", "/healthz")) for _, path in found), found  # nothing else to fuzz
+    assert ("GET", "/metrics") in found, found  # the Prometheus endpoint is fuzzed too
+    assert all(path.startswith(("/v1", "/healthz", "/metrics")) for _, path in found), found
     return found
 
 
