@@ -52,7 +52,7 @@ def main() -> None:
         with Client(base_url=base, api_key="smoke-key") as client:
             tools = [tool.name for tool in client.tools()]
             assert "black-forest-labs/FLUX.1-Krea-dev" in tools, tools
-            handle = client.run("black-forest-labs/FLUX.1-Krea-dev", {"prompt": "a fox", "steps": 2})
+            handle = client.run("black-forest-labs/FLUX.1-Krea-dev", prompt="a fox", steps=2)
             assert client.detail(handle).status == "task_queue"
             assert client.cancel(handle).status == "task_cancel"
     finally:
