@@ -168,12 +168,29 @@ function watch(taskid, token, request) {
     },
   });
   state.following = following;
+  explainWait(following);
   following.handle.done.then(async () => {
     if (state.following !== following) return;
     state.following = null;
     await showTask(taskid, request);
     loadHistory();
   });
+}
+
+/** While a task stays queued, show why, when Detail says (e.g. no live worker runs this tool). */
+async function explainWait(following) {
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  if (state.following !== following || following.status !== "task_queue") return;
+  try {
+    const task = (await api.detail(state.credentials, following.taskid)).tasklist[0];
+    const note = String(task.debugoutput || "").trim();
+    if (state.following === following && task.status === "task_queue" && note && !note.startsWith("{")) {
+      $("task-progress-label").textContent = note;
+    }
+  } catch {
+    return; // the socket still reports the status; this note is only a courtesy
+  }
+  explainWait(following);
 }
 
 async function showTask(taskid, request) {
