@@ -217,6 +217,11 @@ function requestOfTask(task) {
 }
 
 function toolOfTask(task) {
+  if (task.modelslugowner && task.modelslugproject) {
+    const slug = `${task.modelslugowner}/${task.modelslugproject}`;
+    const bySlug = state.tools.find((tool) => toolSlug(tool).slug === slug);
+    if (bySlug) return bySlug;
+  }
   return state.tools.find((tool) => String(tool.id) === String(task.modelid)) || null;
 }
 
