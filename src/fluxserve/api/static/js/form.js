@@ -113,9 +113,15 @@ function buildControl(field) {
   const errorEl = h("p", { class: "error", id: errorId, hidden: true });
   const noteEl = field.note ? h("p", { class: "note", id: noteId }, field.note) : h("span", { id: noteId, hidden: true });
   const built = controlFor(field, controlId, describedBy);
+  // The asterisk stays outside the label: the control's `required` already tells assistive tech.
   const label = ["lora"].includes(field.kind)
     ? null
-    : h("label", { for: built.labelFor || controlId }, field.label, field.required ? h("span", { class: "required", "aria-hidden": "true" }, " *") : null);
+    : h(
+        "div",
+        { class: "field-head" },
+        h("label", { for: built.labelFor || controlId }, field.label),
+        field.required ? h("span", { class: "required", "aria-hidden": "true", title: "required" }, "*") : null,
+      );
   const wrapper = h("div", { class: `field field-${field.kind}`, dataset: { field: field.id } }, label, built.element, noteEl, errorEl);
   const showError = (message) => {
     errorEl.textContent = message;
