@@ -59,3 +59,7 @@ def seen(page: Page) -> list[str]:
 
 def screenshot(page: Page, name: str, full_page: bool = True) -> None:
     page.screenshot(path=str(artifacts_dir() / f"{name}.png"), full_page=full_page)
+    if full_page:
+        # After a full-page capture of a scrolled page, Chromium's hit testing can lag behind the
+        # layout (a click lands on the element that used to be there); scrolling resets it.
+        page.evaluate("scrollTo(0, 0)")
