@@ -24,7 +24,9 @@ def _configure_logging(level: str, fmt: str = "text") -> None:
 
 @app.command()
 def serve() -> None:
-    """Start the HTTP API with in-process workers (settings from FLUXSERVE_* environment variables)."""
+    """Start the HTTP API and supervise FLUXSERVE_WORKERS worker processes (settings from FLUXSERVE_*)."""
+    import signal
+
     import uvicorn
 
     from fluxserve.config import Settings
@@ -34,9 +36,9 @@ def serve() -> None:
     _configure_logging(settings.log_level, settings.log_format)
     runtime = build_runtime(settings)
     _announce(runtime)
-    runtime.start_background(with_worker=True)
-    try:
-        uvicorn.run(
+    runtime.start_background()
+    server = uvicorn.Server(
+        uvicorn.Config(
             runtime.app(),
             host=settings.host,
             port=settings.port,
@@ -44,45 +46,31 @@ def serve() -> None:
             log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
             timeout_graceful_shutdown=10,  # open SSE streams (/v1/Task/Events) must not block a stop
         )
+    )
+    # uvicorn re-raises the signal that stopped it once it is done; with these handlers in place
+    # that only lands here, so the workers are drained below instead of the process dying at once.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: None)
+    try:
+        server.run()
     finally:
         runtime.stop_background()
 
 
 @app.command()
 def worker() -> None:
-    """Run only workers against the shared database (no HTTP API).
+    """Run one worker against the shared database (no HTTP API).
 
     SIGTERM or SIGINT drains: no new claims, running tasks finish, then the process exits (a second
     signal stops at once; the unfinished task is re-queued when its lease lapses). So does
     ``fluxserve workers drain <id>`` from any machine.
     """
-    import signal
-    import threading
-
     from fluxserve.config import Settings
-    from fluxserve.runtime import build_runtime
+    from fluxserve.worker.process import run_worker
 
     settings = Settings()
     _configure_logging(settings.log_level, settings.log_format)
-    runtime = build_runtime(settings)
-    runtime.start_background(with_worker=True)
-    stop = threading.Event()
-
-    def on_signal(*_: object) -> None:
-        if runtime.worker is not None and not runtime.worker.drained.is_set() and not stop.is_set():
-            stop.set()
-            threading.Thread(target=runtime.worker.drain, daemon=True).start()
-        else:
-            runtime.worker = None  # second signal: stop now
-            stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    while runtime.worker is not None and not runtime.worker.drained.wait(0.5):
-        pass
-    if runtime.worker is None:
-        stop.wait()
-    runtime.stop_background()
+    run_worker(settings)
 
 
 @app.command()

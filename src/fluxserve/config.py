@@ -69,8 +69,14 @@ class Settings(BaseSettings):
     nonce_max_age_seconds: int = 3600  # timestamp-like nonces older/newer than this are refused; 0 = off
     weights: str = "hub"  # hub | tiny | /a/local/folder
     device: str = "auto"
-    workers: int = 1  # in-process worker threads (serve); 0 = API only
+    workers: int = 1  # worker processes `serve` supervises; 0 = API only
     worker_tools: Annotated[list[str], NoDecode] = Field(default_factory=list)  # claim only these tools
+    devices: Annotated[list[str], NoDecode] = Field(default_factory=list)  # one worker per entry
+    worker_threads: int = 1  # task threads per worker process (`fluxserve worker`)
+    torch_threads: int = 0  # CPU threads per supervised worker; 0 = cores / workers
+    drain_seconds: float = 60.0  # on SIGTERM, running tasks get this long to finish
+    live_poll_seconds: float = 1.0  # socket/SSE followers read the store after this long without events
+    kill_poll_seconds: float = 1.0  # a worker reads a running task's kill flag from the store this often
     allow_private_urls: bool = False
     model_memory_gb: float = 0.0
     cpu_offload: bool = False
@@ -120,9 +126,9 @@ class Settings(BaseSettings):
             return [float(part) for part in value.strip("[] ").split(",") if part.strip()]
         return value
 
-    @field_validator("worker_tools", mode="before")
+    @field_validator("worker_tools", "devices", mode="before")
     @classmethod
-    def _split_tools(cls, value: object) -> object:
+    def _split_lists(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value

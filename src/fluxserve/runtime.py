@@ -1,5 +1,9 @@
-"""Assembles a running fluxserve from Settings: store, catalog, storage, events, worker, sweeper,
-callback delivery and the API app. Entry points (cli.py, tests) call this; nothing else does."""
+"""Assembles the API process from Settings: store, catalog, storage, the event bus and its channel
+to the workers, the sweeper, callback delivery, the worker supervisor and the API app.
+
+Entry points (cli.py, benches) call this; nothing else does. Nothing here imports torch or an
+engine: workers are separate processes (fluxserve.supervisor, fluxserve.worker.process).
+"""
 
 from __future__ import annotations
 
@@ -12,18 +16,18 @@ from dataclasses import dataclass, field
 from fluxserve.api import ApiServices, create_app
 from fluxserve.api.cluster import ClusterView
 from fluxserve.catalog import Catalog
+from fluxserve.channel import ApiEndpoint, Control, open_api_endpoint
 from fluxserve.config import Settings
-from fluxserve.engines.registry import EngineRegistry
 from fluxserve.net.callbacks import CallbackDispatcher
 from fluxserve.storage import Storage
+from fluxserve.supervisor import Supervisor, worker_specs
 from fluxserve.tasks.ends import publish_end
-from fluxserve.tasks.events import InProcessEventBus
+from fluxserve.tasks.events import InProcessEventBus, Listener, TaskEvent
 from fluxserve.tasks.store import TaskStore, random_token
 from fluxserve.tasks.workers import WorkerDirectory
 from fluxserve.wire import ok_body
-from fluxserve.worker.capabilities import assess
+from fluxserve.worker.lease import local_worker_prefix
 from fluxserve.worker.recovery import Sweeper
-from fluxserve.worker.runner import Worker, WorkerOptions
 
 log = logging.getLogger(__name__)
 
@@ -51,22 +55,51 @@ def load_credentials(settings: Settings) -> Credentials:
     return credentials
 
 
+class SharedEventBus:
+    """The API process's EventBus: local followers, plus the other API processes over the channel.
+
+    Events heard from the channel go to :meth:`deliver` (local only); events decided here (a
+    Cancel, a sweeper's end) go to :meth:`publish` and are also shared.
+    """
+
+    def __init__(self) -> None:
+        self.local = InProcessEventBus()
+        self.endpoint: ApiEndpoint | None = None
+
+    def publish(self, event: TaskEvent) -> None:
+        self.local.publish(event)
+        if self.endpoint is not None:
+            self.endpoint.share_event(event)
+
+    def deliver(self, event: TaskEvent) -> None:
+        self.local.publish(event)
+
+    def subscribe(self, token: str, listener: Listener):
+        return self.local.subscribe(token, listener)
+
+    def listener_count(self, token: str) -> int:
+        return self.local.listener_count(token)
+
+
 @dataclass
 class Runtime:
     settings: Settings
     store: TaskStore
     catalog: Catalog
     storage: Storage
-    events: InProcessEventBus
-    engines: EngineRegistry
+    events: SharedEventBus
+    channel: ApiEndpoint
     credentials: Credentials
     services: ApiServices
     directory: WorkerDirectory
-    worker: Worker | None = None
+    supervisor: Supervisor | None = None
+    sweeper: Sweeper | None = None
     background: list = field(default_factory=list)
 
-    def start_background(self, with_worker: bool) -> None:
-        """Start the sweeper, the callback dispatcher and (if asked) the in-process worker."""
+    def start_background(self, with_workers: bool = True) -> None:
+        """Start the channel, the sweeper, the callback dispatcher and (if asked) the worker processes."""
+        self.channel.start()
+        self.events.endpoint = self.channel
         dispatcher = CallbackDispatcher(
             self.store,
             render=lambda task: ok_body(total="1", tasklist=[self.services.task_json(task)]),
@@ -74,39 +107,25 @@ class Runtime:
             timeout=self.settings.callback_timeout_seconds,
             allow_private=self.settings.allow_private_urls,
         )
-        sweeper = Sweeper(
+        self.sweeper = Sweeper(
             self.store,
             self.settings.max_attempts,
             interval=max(0.5, self.settings.lease_seconds / 3),
             on_ended=lambda task_id: self._announce_recovered_end(task_id, dispatcher),
             directory=self.directory,
         )
-        self.background = [sweeper, dispatcher]
-        if with_worker and self.settings.workers > 0:
-            capabilities = assess(self.catalog, self.engines, self.settings.worker_tools)
-            self.worker = Worker(
-                self.store,
-                self.catalog,
-                self.engines,
-                self.storage,
-                self.events,
-                WorkerOptions(
-                    threads=self.settings.workers,
-                    lease_seconds=self.settings.lease_seconds,
-                    poll_interval=self.settings.poll_interval_seconds,
-                    work_dir=self.settings.data_dir / "work",
-                    public_url=self.settings.resolved_public_url,
-                    preview_every_steps=self.settings.preview_every_steps,
-                    tools=tuple(capabilities.tools),
-                    unavailable=capabilities.unavailable,
-                    device=self.settings.device,
-                ),
-                directory=self.directory,
-            )
-            self.background.append(self.worker)
-            self.services.on_task_queued = self.worker.wake
+        self.background = [self.sweeper, dispatcher]
         for part in self.background:
             part.start()
+        specs = worker_specs(self.settings) if with_workers else []
+        if specs:
+            self.supervisor = Supervisor(specs, on_exit=self._recover_worker)
+            self.supervisor.start()
+
+    def _recover_worker(self, pid: int) -> None:
+        """A worker process died: its task goes back to the queue now, not when its lease lapses."""
+        if self.store.expire_leases_of(local_worker_prefix(pid)) and self.sweeper is not None:
+            self.sweeper.sweep_once()
 
     def _announce_recovered_end(self, task_id: int, dispatcher: CallbackDispatcher) -> None:
         """The sweeper ended a task whose worker died: tell live followers and the callback sender."""
@@ -114,14 +133,20 @@ class Runtime:
         dispatcher.wake()
 
     def stop_background(self) -> None:
+        """Drain the workers (each finishes its task), then stop the rest."""
+        if self.supervisor is not None:
+            self.supervisor.stop(self.settings.drain_seconds)
         for part in reversed(self.background):
             part.stop()
+        self.channel.stop()
 
     def app(self):
         return create_app(self.services)
 
 
 def build_runtime(settings: Settings) -> Runtime:
+    from fluxserve.engines.registry import EngineRegistry  # availability checks only: no torch
+
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = TaskStore.open(settings.resolved_database_url)
     credentials = load_credentials(settings)
@@ -130,10 +155,12 @@ def build_runtime(settings: Settings) -> Runtime:
     )
     catalog = Catalog.builtin()
     storage = settings.open_storage()
-    events = InProcessEventBus()
-    engines = EngineRegistry(settings.engine_config())
+    events = SharedEventBus()
     directory = WorkerDirectory(store.engine)
-    cluster = ClusterView(directory, catalog, local_reason=engines.unavailable_reason)
+    cluster = ClusterView(
+        directory, catalog, local_reason=EngineRegistry(settings.engine_config()).unavailable_reason
+    )
+    channel = open_api_endpoint(settings.resolved_database_url, settings.data_dir, events.deliver)
     services = ApiServices(
         store=store,
         catalog=catalog,
@@ -142,11 +169,14 @@ def build_runtime(settings: Settings) -> Runtime:
         public_url=settings.resolved_public_url,
         availability=cluster.availability,
         cluster=cluster,
+        on_task_queued=lambda: channel.send_control(Control("wake")),
+        on_kill_requested=lambda task_id: channel.send_control(Control("kill", task_id)),
         nonce_max_age_seconds=settings.nonce_max_age_seconds,
         max_upload_bytes=settings.max_upload_bytes,
         kill_wait_seconds=settings.kill_wait_seconds,
         max_queued_tasks=settings.max_queued_tasks,
         max_task_pixels=settings.max_task_pixels,
         openai_wait_seconds=settings.openai_wait_seconds,
+        live_poll_seconds=settings.live_poll_seconds,
     )
-    return Runtime(settings, store, catalog, storage, events, engines, credentials, services, directory)
+    return Runtime(settings, store, catalog, storage, events, channel, credentials, services, directory)

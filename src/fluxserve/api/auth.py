@@ -12,11 +12,11 @@ import hashlib
 import hmac
 import re
 import time
+from typing import Protocol
 
 from fluxserve.errors import AuthenticationError
 from fluxserve.tasks.projects import ip_allowed
 from fluxserve.tasks.records import Project
-from fluxserve.tasks.store import TaskStore
 
 # Wiro's messages (error-reference.md); fluxserve adds a sentence saying what exactly is wrong.
 NOT_FOUNDED = "Project authorization is not founded."
@@ -32,8 +32,12 @@ def expected_signature(api_key: str, api_secret: str, nonce: str) -> str:
     return hmac.new(api_key.encode(), (api_secret + nonce).encode(), hashlib.sha256).hexdigest()
 
 
+class ProjectLookup(Protocol):
+    def project_by_key(self, api_key: str) -> Project | None: ...
+
+
 def authenticate(
-    headers, store: TaskStore, nonce_max_age: int, now: float | None = None, client_ip: str = ""
+    headers, store: ProjectLookup, nonce_max_age: int, now: float | None = None, client_ip: str = ""
 ) -> Project:
     """The project the request belongs to; AuthenticationError saying what is wrong otherwise.
 

@@ -29,9 +29,9 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 
 from fluxserve.api.body import BodyTooLarge
+from fluxserve.api.responses import JSONResponse
 from fluxserve.errors import (
     AuthenticationError,
     ClientError,

@@ -3,8 +3,9 @@
 A :class:`TaskFollower` subscribes to the event bus, replays what the task already went through,
 then passes live events on until the terminal one. The store is the fallback for anything the
 bus did not carry: a task cancelled while queued, failed by the sweeper after its worker died,
-ended before the server restarted, or run by a worker in another process. When no event arrives
-for ``poll_seconds`` the follower reads the task's row and synthesizes what is missing.
+ended before the server restarted, or whose channel message was lost. When no event arrives for
+``poll_seconds`` (FLUXSERVE_LIVE_POLL_SECONDS) the follower reads the task's row and synthesizes
+what is missing.
 
 Frames never go backwards: a status earlier than one already sent is skipped, each non-progress
 frame type is sent once, and nothing follows the terminal frame.
@@ -29,9 +30,6 @@ from fluxserve.tasks.records import TaskRecord
 from fluxserve.tasks.status import PIPELINE_ORDER, TaskStatus
 
 log = logging.getLogger(__name__)
-
-STORE_POLL_SECONDS = 1.0
-"""Quiet time after which a follower checks the store for what the bus did not deliver."""
 
 MAX_BUFFERED_EVENTS = 32
 """Per-follower buffer; beyond it progress events are dropped (never status or terminal ones)."""
@@ -164,7 +162,7 @@ class TaskFollower:
         self,
         services: ApiServices,
         token: str,
-        poll_seconds: float = STORE_POLL_SECONDS,
+        poll_seconds: float | None = None,
         max_buffered: int = MAX_BUFFERED_EVENTS,
         previews: bool = False,
     ) -> None:
@@ -172,7 +170,7 @@ class TaskFollower:
         self._services = services
         self._previews = previews
         self.token = token
-        self._poll_seconds = poll_seconds
+        self._poll_seconds = services.live_poll_seconds if poll_seconds is None else poll_seconds
         self._max_buffered = max_buffered
         self._sequencer = _Sequencer()
         self._opening: list[TaskEvent] = []

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fluxserve.api.cluster import ClusterView
+from fluxserve.api.projects import ProjectCache
 from fluxserve.catalog import Catalog
 from fluxserve.catalog.model import ToolSpec
 from fluxserve.errors import NotFoundError
@@ -29,7 +30,8 @@ class ApiServices:
     events: EventBus
     public_url: str
     availability: Callable[[str], str | None] = _always_available  # engine name -> reason it can't run
-    on_task_queued: Callable[[], None] = lambda: None  # wakes an in-process worker
+    on_task_queued: Callable[[], None] = lambda: None  # wakes idle workers (over the event channel)
+    on_kill_requested: Callable[[int], None] = lambda task_id: None  # tells the task's worker at once
     nonce_max_age_seconds: int = 3600
     max_upload_bytes: int = 50 * 2**20
     kill_wait_seconds: float = 10.0
@@ -37,6 +39,12 @@ class ApiServices:
     max_task_pixels: int = 0  # width x height x samples; 0 = no limit
     openai_wait_seconds: float = 600.0  # bounded wait of /v1/images/* for their task(s)
     cluster: ClusterView | None = None  # the worker directory's view (waiting notes, health counts)
+    live_poll_seconds: float = 1.0  # fallback store read of a live follower that heard nothing
+    project_cache_seconds: float = 5.0  # a changed key/secret takes effect within this time
+    projects: ProjectCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.projects = ProjectCache(self.store, self.project_cache_seconds)
 
     def tool_of(self, task: TaskRecord) -> ToolSpec | None:
         try:

@@ -45,6 +45,12 @@ class TaskEvent:
 Listener = Callable[[TaskEvent], None]
 
 
+class EventSink(Protocol):
+    """Where a worker publishes: an :class:`EventBus`, or the channel to the API processes."""
+
+    def publish(self, event: TaskEvent) -> None: ...
+
+
 class EventBus(Protocol):
     def publish(self, event: TaskEvent) -> None:
         """Deliver ``event`` to the task's listeners; must not block on slow listeners."""

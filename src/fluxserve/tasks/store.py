@@ -196,12 +196,22 @@ class TaskStore:
         return OutputRecord(**row) if row else None
 
     def _fetch(self, condition: Any) -> TaskRecord | None:
+        """One task and its outputs in one query (a LEFT JOIN; Detail's whole database cost)."""
+        t, o = schema.tasks, schema.outputs
+        statement = (
+            sa.select(t, *_OUTPUT_LABELS)
+            .select_from(t.outerjoin(o, o.c.task_id == t.c.id))
+            .where(condition)
+            .order_by(o.c.position)
+        )
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(schema.tasks).where(condition)).mappings().first()
-            if row is None:
-                return None
-            task = self._record(row)
-            self._attach_outputs(conn, [task])
+            rows = conn.execute(statement).mappings().all()
+        if not rows:
+            return None
+        task = self._record(rows[0])
+        for row in rows:
+            if row["out_id"] is not None:
+                task.outputs.append(OutputRecord(**{c.name: row[f"out_{c.name}"] for c in o.c}))
         return task
 
     @staticmethod
@@ -537,6 +547,7 @@ class TaskStore:
 
 _RUNNING = [s.value for s in RUNNING_STATUSES]
 _MAX_ID = 2**31 - 1
+_OUTPUT_LABELS = [column.label(f"out_{column.name}") for column in schema.outputs.c]
 _TIME_COLUMNS = tuple(dict.fromkeys([*TIME_FIELD.values(), "postprocessstarttime"]))
 
 

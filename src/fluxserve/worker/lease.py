@@ -18,6 +18,11 @@ def new_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+def local_worker_prefix(pid: int) -> str:
+    """The start of every worker id a process ``pid`` on this host gives itself."""
+    return f"{socket.gethostname()}:{pid}:"
+
+
 def is_dead_local_worker(worker_id: str) -> bool:
     """True when ``worker_id`` names a process on this host that no longer exists."""
     host, _, rest = worker_id.partition(":")

@@ -16,11 +16,12 @@ from fluxserve.errors import ClientError, TaskFailure, TaskKilled
 from fluxserve.logs import task_context
 from fluxserve.storage import Storage
 from fluxserve.tasks.ends import publish_end
-from fluxserve.tasks.events import PREVIEW_EVENT, EventBus, TaskEvent
+from fluxserve.tasks.events import PREVIEW_EVENT, EventSink, TaskEvent
 from fluxserve.tasks.records import PREVIEWS_INPUT, NewOutput, TaskRecord
 from fluxserve.tasks.status import TaskStatus
 from fluxserve.tasks.store import TaskStore, random_token
 from fluxserve.tasks.workers import WorkerDirectory
+from fluxserve.worker.kill import KillWatch
 from fluxserve.worker.lease import LeaseKeeper, new_worker_id
 from fluxserve.worker.presence import Presence, describe_worker
 from fluxserve.worker.progress import (
@@ -59,20 +60,25 @@ class Worker:
         catalog: Catalog,
         engines: EngineRegistry,
         storage: Storage,
-        events: EventBus,
+        events: EventSink,
         options: WorkerOptions,
         directory: WorkerDirectory | None = None,
+        kills: KillWatch | None = None,
+        wake: threading.Event | None = None,
     ) -> None:
+        """``kills`` hears kill requests from the event channel; ``wake`` is set by whoever learns
+        that a task was queued (the channel), ending an idle wait."""
         self.store = store
         self.catalog = catalog
         self.engines = engines
         self.storage = storage
         self.events = events
         self.options = options
+        self.kills = kills or KillWatch(store)
         self.worker_id = new_worker_id()
         self._leases = LeaseKeeper(store, self.worker_id, options.lease_seconds)
         self._stop = threading.Event()
-        self._wake = threading.Event()
+        self._wake = wake or threading.Event()
         self._threads: list[threading.Thread] = []
         self._draining = threading.Event()
         self._busy = 0
@@ -150,11 +156,13 @@ class Worker:
             if task is None:
                 return False
             self._leases.hold(task.id)
+            self.kills.forget(task.id)  # a request for an earlier attempt is not for this one
             try:
                 with task_context(task.id, _project_name(self.store, task), task.tool):
                     self._process(task)
             finally:
                 self._leases.release(task.id)
+                self.kills.forget(task.id)
             return True
         finally:
             with self._busy_lock:
@@ -173,14 +181,14 @@ class Worker:
         self._publish(task, TaskStatus.ACCEPT)
         workdir = self.options.work_dir / task.uuid
         reporter = _Reporter(self, task)
+        is_killed = self.kills.checker(task.id)  # in memory; the store's flag once a second at most
         progress = StepProgress(
-            is_killed=lambda: self.store.kill_requested(task.id),
+            is_killed=is_killed,
             report=reporter.progress,
             preview=preview_policy(task.inputs, self.options.preview_every_steps, reporter.preview),
         )
         try:
-            self._advance(task, TaskStatus.ASSIGN)
-            self._advance(task, TaskStatus.PREPROCESS_START)
+            self._advance(task, TaskStatus.PREPROCESS_START, passing=(TaskStatus.ASSIGN,))
             spec = self.catalog.get(task.tool)
             engine = self.engines.get(spec.engine)
             workdir.mkdir(parents=True, exist_ok=True)
@@ -190,12 +198,11 @@ class Worker:
                 params={k: v for k, v in task.inputs.items() if k != PREVIEWS_INPUT},
                 images=self._images(spec, task, workdir / "inputs"),
                 workdir=workdir,
-                should_stop=lambda: self.store.kill_requested(task.id),
+                should_stop=is_killed,
             )
             prepared = engine.preprocess(job)
             progress.check_killed()
-            self._advance(task, TaskStatus.PREPROCESS_END)
-            self._advance(task, TaskStatus.START)
+            self._advance(task, TaskStatus.START, passing=(TaskStatus.PREPROCESS_END,))
             result = engine.generate(job, prepared, progress)
             progress.check_killed()
             self._advance(task, TaskStatus.OUTPUT)
@@ -225,10 +232,12 @@ class Worker:
         except FileNotFoundError as exc:
             raise TaskFailure(f"An uploaded input file is no longer stored ({exc}).") from exc
 
-    def _advance(self, task: TaskRecord, status: TaskStatus) -> None:
-        if not self.store.advance(task.id, self.worker_id, status):
+    def _advance(self, task: TaskRecord, status: TaskStatus, passing: tuple[TaskStatus, ...] = ()) -> None:
+        """One write for ``status`` and the ``passing`` statuses before it; an event for each."""
+        if not self.store.advance(task.id, self.worker_id, status, passing=passing):
             raise _Lost
-        self._publish(task, status)
+        for step in (*passing, status):
+            self._publish(task, step)
 
     def _fail(self, task: TaskRecord, message: str) -> None:
         log.info("task %s failed: %s", task.id, message)

@@ -8,12 +8,12 @@ from typing import Any
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 
 from fluxserve.api.body import ParsedBody
 from fluxserve.api.deps import authenticated, body, services, text_field
 from fluxserve.api.images import resolve_images
 from fluxserve.api.limits import check_task_size
+from fluxserve.api.responses import JSONResponse
 from fluxserve.api.services import ApiServices
 from fluxserve.catalog.coerce import InvalidValue, http_url, looks_like_http_url
 from fluxserve.catalog.model import ToolSpec

@@ -8,9 +8,9 @@ import time
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 
 from fluxserve.api.deps import authenticated, body, services, text_field
+from fluxserve.api.responses import JSONResponse
 from fluxserve.catalog.coerce import InvalidValue, coerce_value
 from fluxserve.catalog.model import InputRules, InputSpec
 from fluxserve.errors import FieldError, MissingIdentifierError, ValidationError
@@ -69,6 +69,8 @@ async def task_kill(request: Request) -> JSONResponse:
     current = await run_in_threadpool(svc.store.request_kill, task)
     if current.status.is_terminal():  # it was still queued: cancelled here, no worker will say so
         publish_end(svc.events, current, svc.public_url)
+    else:
+        svc.on_kill_requested(task.id)
     deadline = time.monotonic() + svc.kill_wait_seconds
     while not current.status.is_terminal() and time.monotonic() < deadline:
         await asyncio.sleep(0.05)

@@ -1,0 +1,45 @@
+"""A short-lived cache of projects by API key, so authenticating a poll costs no database read.
+
+An entry is trusted for ``max_age`` seconds, then read again: a changed secret, a signature mode
+switched or a deleted key takes effect within that time, in every API process, without any
+invalidation message. Unknown keys are not cached (a flood of made-up keys cannot fill memory).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from fluxserve.tasks.records import Project
+from fluxserve.tasks.store import TaskStore
+
+_MAX_ENTRIES = 10_000
+
+
+class ProjectCache:
+    def __init__(self, store: TaskStore, max_age: float = 5.0) -> None:
+        self._store = store
+        self._max_age = max_age
+        self._entries: dict[str, tuple[float, Project]] = {}
+        self._lock = threading.Lock()
+
+    def cached(self, api_key: str) -> Project | None:
+        """The project if a fresh entry is held (no I/O: safe on the event loop), else None."""
+        entry = self._entries.get(api_key)
+        if entry is not None and time.monotonic() - entry[0] < self._max_age:
+            return entry[1]
+        return None
+
+    def project_by_key(self, api_key: str) -> Project | None:
+        project = self.cached(api_key)
+        if project is not None:
+            return project
+        project = self._store.project_by_key(api_key)
+        with self._lock:
+            if project is None:
+                self._entries.pop(api_key, None)
+            else:
+                if len(self._entries) >= _MAX_ENTRIES:
+                    self._entries.clear()
+                self._entries[api_key] = (time.monotonic(), project)
+        return project
