@@ -125,7 +125,9 @@ def test_a_client_that_never_reads_does_not_stall_the_task(service: Service) -> 
     run = run_krea(service, steps=100, size=256)
     token = run["socketaccesstoken"]
     # max_queue=1: the client library stops reading from the network once one frame is waiting
-    with register(service, token, max_queue=1) as stalled:
+    # ping_interval=None: a client that reads nothing cannot hear pongs, so its own keepalive
+    # would give up on a slow machine before the task ends
+    with register(service, token, max_queue=1, ping_interval=None) as stalled:
         with register(service, token) as reader:
             live = read_all(reader)
         assert service.wait(run["taskid"], timeout=120)["status"] == "task_postprocess_end"

@@ -87,6 +87,20 @@ def test_only_the_owning_worker_can_advance_and_finish(store: TaskStore, project
     assert not store.finish(task.id, "w1", status=TaskStatus.CANCEL)  # ended tasks stay ended
 
 
+def test_one_advance_can_pass_through_statuses_and_stamps_each_time(
+    store: TaskStore, project_id: int
+) -> None:
+    task = _task(store, project_id)
+    claimed = store.claim("w1", 30)
+    assert claimed.worker_id == "w1" and claimed.times["accepttime"] > 0 and claimed.outputs == []
+    passing = (TaskStatus.ASSIGN,)
+    assert store.advance(task.id, "w1", TaskStatus.PREPROCESS_START, passing=passing)
+    moved = store.get(task.id)
+    assert moved.status is TaskStatus.PREPROCESS_START
+    assert moved.times["assigntime"] == moved.times["preprocessstarttime"] > 0
+    assert not store.advance(task.id, "w1", TaskStatus.ASSIGN)  # still forward only
+
+
 def test_cancel_only_applies_to_queued_tasks(store: TaskStore, project_id: int) -> None:
     queued = _task(store, project_id)
     assert store.cancel_queued(queued).status is TaskStatus.CANCEL

@@ -134,7 +134,7 @@ class TaskStore:
         return self.get(task_id)
 
     def get(self, task_id: int) -> TaskRecord:
-        task = self._fetch(schema.tasks.c.id == task_id)
+        task = self._fetch(_BY["id"], {"key": task_id})
         if task is None:
             raise TaskNotFoundError(f"Task {task_id} does not exist")
         return task
@@ -148,21 +148,20 @@ class TaskStore:
         task_uuid: str | None = None,
     ) -> TaskRecord:
         """A project's task by id, socket access token or uuid; NotFoundError when none matches."""
-        t = schema.tasks
         if taskid:
             text = str(taskid).strip()
             # Ids are INTEGER columns (32-bit on PostgreSQL): a larger number matches no task, and
             # must not reach the database, which would refuse it as out of range.
             if not (text.isascii() and text.isdigit() and len(text) <= 10 and int(text) <= _MAX_ID):
                 raise TaskNotFoundError(_no_task(taskid))
-            condition = t.c.id == int(text)
+            column, key = "id", int(text)
         elif token:
-            condition = t.c.token == token
+            column, key = "token", token
         elif task_uuid:
-            condition = t.c.uuid == task_uuid
+            column, key = "uuid", task_uuid
         else:
             raise TaskNotFoundError("No task identifier given")
-        task = self._fetch(sa.and_(condition, t.c.project_id == project_id))
+        task = self._fetch(_IN_PROJECT[column], {"key": key, "project_id": project_id})
         if task is None:
             raise TaskNotFoundError(_no_task(taskid or token or task_uuid))
         return task
@@ -171,7 +170,7 @@ class TaskStore:
         """Any project's task by its socket access token (the live socket's only credential)."""
         if not token:
             return None
-        return self._fetch(schema.tasks.c.token == token)
+        return self._fetch(_BY["token"], {"key": token})
 
     def list(self, project_id: int, start: int = 0, limit: int = 20) -> tuple[int, list[TaskRecord]]:
         """Newest first."""
@@ -195,23 +194,16 @@ class TaskStore:
             row = conn.execute(sa.select(o).where(o.c.accesskey == accesskey)).mappings().first()
         return OutputRecord(**row) if row else None
 
-    def _fetch(self, condition: Any) -> TaskRecord | None:
-        """One task and its outputs in one query (a LEFT JOIN; Detail's whole database cost)."""
-        t, o = schema.tasks, schema.outputs
-        statement = (
-            sa.select(t, *_OUTPUT_LABELS)
-            .select_from(t.outerjoin(o, o.c.task_id == t.c.id))
-            .where(condition)
-            .order_by(o.c.position)
-        )
+    def _fetch(self, statement: sa.Select, params: dict[str, Any]) -> TaskRecord | None:
+        """One task and its outputs in one prepared query (a LEFT JOIN; Detail's whole database cost)."""
         with self.engine.connect() as conn:
-            rows = conn.execute(statement).mappings().all()
+            rows = conn.execute(statement, params).mappings().all()
         if not rows:
             return None
         task = self._record(rows[0])
         for row in rows:
             if row["out_id"] is not None:
-                task.outputs.append(OutputRecord(**{c.name: row[f"out_{c.name}"] for c in o.c}))
+                task.outputs.append(OutputRecord(**{name: row[label] for name, label in _OUTPUT_NAMES}))
         return task
 
     @staticmethod
@@ -350,30 +342,41 @@ class TaskStore:
             candidate = candidate.where(t.c.tool.in_(list(tools)))
         candidate = candidate.order_by(t.c.id).limit(1).with_for_update(skip_locked=True).scalar_subquery()
         with self.engine.begin() as conn:
-            task_id = conn.execute(
-                sa.update(t)
-                .where(t.c.id == candidate, t.c.status == TaskStatus.QUEUE.value)
-                .values(
-                    status=TaskStatus.ACCEPT.value,
-                    accepttime=now,
-                    worker_id=worker_id,
-                    lease_expires_at=now + lease_seconds,
-                    attempts=t.c.attempts + 1,
-                    kill_requested=False,
+            row = (
+                conn.execute(
+                    sa.update(t)
+                    .where(t.c.id == candidate, t.c.status == TaskStatus.QUEUE.value)
+                    .values(
+                        status=TaskStatus.ACCEPT.value,
+                        accepttime=now,
+                        worker_id=worker_id,
+                        lease_expires_at=now + lease_seconds,
+                        attempts=t.c.attempts + 1,
+                        kill_requested=False,
+                    )
+                    .returning(*t.c)
                 )
-                .returning(t.c.id)
-            ).scalar_one_or_none()
-        return None if task_id is None else self.get(task_id)
+                .mappings()
+                .first()
+            )
+        return None if row is None else self._record(row)  # outputs come only with the end
 
     def advance(
-        self, task_id: int, worker_id: str, status: TaskStatus, debugoutput: str | None = None
+        self,
+        task_id: int,
+        worker_id: str,
+        status: TaskStatus,
+        debugoutput: str | None = None,
+        passing: tuple[TaskStatus, ...] = (),
     ) -> bool:
-        """Move a task this worker owns forward to ``status`` and stamp its time.
+        """Move a task this worker owns forward to ``status`` and stamp its time (and the times of
+        the ``passing`` statuses it goes through on the way, in the same write).
 
         False when the task is no longer this worker's, or already at or past ``status``.
         """
         now = time.time()
-        values: dict[str, Any] = {"status": status.value, TIME_FIELD[status]: now}
+        values: dict[str, Any] = {TIME_FIELD[step]: now for step in passing}
+        values.update({"status": status.value, TIME_FIELD[status]: now})
         if status is TaskStatus.OUTPUT:
             values["postprocessstarttime"] = now
         if debugoutput is not None:
@@ -547,7 +550,24 @@ class TaskStore:
 
 _RUNNING = [s.value for s in RUNNING_STATUSES]
 _MAX_ID = 2**31 - 1
-_OUTPUT_LABELS = [column.label(f"out_{column.name}") for column in schema.outputs.c]
+_OUTPUT_NAMES = [(column.name, f"out_{column.name}") for column in schema.outputs.c]
+
+
+def _task_with_outputs(column: str, in_project: bool) -> sa.Select:
+    """A task (by ``column`` = :key) joined with its outputs; built once and reused, which spares
+    SQLAlchemy rebuilding the statement and its cache key on every Detail."""
+    t, o = schema.tasks, schema.outputs
+    statement = (
+        sa.select(t, *[o.c[name].label(label) for name, label in _OUTPUT_NAMES])
+        .select_from(t.outerjoin(o, o.c.task_id == t.c.id))
+        .where(t.c[column] == sa.bindparam("key"))
+        .order_by(o.c.position)
+    )
+    return statement.where(t.c.project_id == sa.bindparam("project_id")) if in_project else statement
+
+
+_BY = {column: _task_with_outputs(column, in_project=False) for column in ("id", "token")}
+_IN_PROJECT = {column: _task_with_outputs(column, in_project=True) for column in ("id", "token", "uuid")}
 _TIME_COLUMNS = tuple(dict.fromkeys([*TIME_FIELD.values(), "postprocessstarttime"]))
 
 
