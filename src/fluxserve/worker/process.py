@@ -86,18 +86,57 @@ def run_worker(settings: Settings, parent_pid: int | None = None, threads: int |
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    housekeeping = _housekeeping(settings, store, catalog) if parent_pid is None else []
     endpoint.start()
     _import_engines()
     worker.start()
+    for part in housekeeping:
+        part.start()
     while not worker.drained.wait(0.2) and not now.is_set():
         _exit_if_orphaned(parent_pid)
     if now.is_set():
         log.warning("worker %s stopping now; its running task goes back to the queue", worker.worker_id)
         os._exit(1)
     worker.stop()
+    for part in housekeeping:
+        part.stop()
     endpoint.stop()
     store.engine.dispose()
     log.info("worker %s stopped", worker.worker_id)
+
+
+def _housekeeping(settings: Settings, store, catalog) -> list:
+    """What a standalone worker also runs, as it did before the process split: the lease sweeper and
+    callback delivery (each callback is claimed by one process, so several senders are safe). A
+    supervised worker leaves both to its API process."""
+    from fluxserve.errors import NotFoundError
+    from fluxserve.net.callbacks import CallbackDispatcher
+    from fluxserve.tasks.workers import WorkerDirectory
+    from fluxserve.wire import ok_body, task_to_wire
+    from fluxserve.worker.recovery import Sweeper
+
+    def render(task) -> dict:
+        try:
+            tool = catalog.get(task.tool)
+        except NotFoundError:
+            tool = None
+        return ok_body(total="1", tasklist=[task_to_wire(task, settings.resolved_public_url, tool)])
+
+    dispatcher = CallbackDispatcher(
+        store,
+        render=render,
+        delays=settings.callback_delays_seconds,
+        timeout=settings.callback_timeout_seconds,
+        allow_private=settings.allow_private_urls,
+    )
+    sweeper = Sweeper(
+        store,
+        settings.max_attempts,
+        interval=max(0.5, settings.lease_seconds / 3),
+        on_ended=lambda task_id: dispatcher.wake(),
+        directory=WorkerDirectory(store.engine),
+    )
+    return [sweeper, dispatcher]
 
 
 def _import_engines() -> None:

@@ -187,6 +187,7 @@ class Worker:
             report=reporter.progress,
             preview=preview_policy(task.inputs, self.options.preview_every_steps, reporter.preview),
         )
+        is_killed.current_step = lambda: progress.step
         try:
             self._advance(task, TaskStatus.PREPROCESS_START, passing=(TaskStatus.ASSIGN,))
             spec = self.catalog.get(task.tool)
@@ -209,7 +210,9 @@ class Worker:
             outputs = [self._store_image(task, index, image) for index, image in enumerate(result.images)]
             self._finish(task, TaskStatus.POSTPROCESS_END, debugoutput=result.debugoutput, outputs=outputs)
         except TaskKilled as exc:
-            self._finish(task, TaskStatus.CANCEL, debugoutput=f"Killed by request ({exc}).")
+            arrived = is_killed.arrived_after_step
+            note = "" if arrived is None else f" The request reached this worker after step {arrived}."
+            self._finish(task, TaskStatus.CANCEL, debugoutput=f"Killed by request ({exc}).{note}")
         except _Lost:
             log.warning("task %s was taken away from this worker; dropping it", task.id)
         except (TaskFailure, ClientError) as exc:
