@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from fluxserve.api import ApiServices, create_app
@@ -65,13 +66,16 @@ class SharedEventBus:
     def __init__(self) -> None:
         self.local = InProcessEventBus()
         self.endpoint: ApiEndpoint | None = None
+        self.on_change: Callable[[str], None] = lambda token: None  # the task cache's invalidate
 
     def publish(self, event: TaskEvent) -> None:
+        self.on_change(event.token)
         self.local.publish(event)
         if self.endpoint is not None:
             self.endpoint.share_event(event)
 
     def deliver(self, event: TaskEvent) -> None:
+        self.on_change(event.token)
         self.local.publish(event)
 
     def subscribe(self, token: str, listener: Listener):
@@ -179,4 +183,5 @@ def build_runtime(settings: Settings) -> Runtime:
         openai_wait_seconds=settings.openai_wait_seconds,
         live_poll_seconds=settings.live_poll_seconds,
     )
+    events.on_change = services.tasks.invalidate
     return Runtime(settings, store, catalog, storage, events, channel, credentials, services, directory)

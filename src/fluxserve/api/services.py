@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from fluxserve.api.cluster import ClusterView
 from fluxserve.api.projects import ProjectCache
+from fluxserve.api.task_cache import TaskCache
 from fluxserve.catalog import Catalog
 from fluxserve.catalog.model import ToolSpec
 from fluxserve.errors import NotFoundError
@@ -42,9 +43,11 @@ class ApiServices:
     live_poll_seconds: float = 1.0  # fallback store read of a live follower that heard nothing
     project_cache_seconds: float = 5.0  # a changed key/secret takes effect within this time
     projects: ProjectCache = field(init=False)
+    tasks: TaskCache = field(init=False)  # Detail's reads, dropped by every event of their task
 
     def __post_init__(self) -> None:
         self.projects = ProjectCache(self.store, self.project_cache_seconds)
+        self.tasks = TaskCache(self.store, live_seconds=self.live_poll_seconds)
 
     def tool_of(self, task: TaskRecord) -> ToolSpec | None:
         try:

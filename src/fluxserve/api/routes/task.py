@@ -28,8 +28,11 @@ async def _find_task(request: Request, project: Project) -> TaskRecord:
     task_uuid = text_field(fields, "uuid")
     if not (taskid or token or task_uuid):
         raise MissingIdentifierError("Give the task as 'taskid', 'tasktoken', 'socketaccesstoken' or 'uuid'.")
-    store = services(request).store
-    return await run_in_threadpool(store.find, project.id, taskid=taskid, token=token, task_uuid=task_uuid)
+    tasks = services(request).tasks
+    cached = tasks.cached(project.id, taskid=taskid, token=token) if not task_uuid else None
+    if cached is not None:  # answered without leaving the event loop
+        return cached
+    return await run_in_threadpool(tasks.find, project.id, taskid=taskid, token=token, task_uuid=task_uuid)
 
 
 @router.post("/v1/Task/Detail")
