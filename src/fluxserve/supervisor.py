@@ -38,13 +38,19 @@ class WorkerSpec:
 def worker_specs(settings: Settings, cpu_count: int | None = None) -> list[WorkerSpec]:
     """One per FLUXSERVE_DEVICES entry, else FLUXSERVE_WORKERS of them; none when WORKERS=0.
 
-    CPU threads are shared out so that N workers do not each start one thread per core.
+    CPU threads are shared out so that N workers do not each start one thread per core (torch
+    would, and oversubscribed OpenMP threads spin: a crowded 2-core box ran tiny tasks 15x slower).
     """
     if settings.workers <= 0:
         return []
     devices = settings.devices or [""] * settings.workers
     cores = cpu_count or os.cpu_count() or 1
-    threads = settings.torch_threads or max(1, cores // len(devices))
+    if settings.torch_threads:
+        threads = settings.torch_threads
+    elif os.environ.get("OMP_NUM_THREADS"):
+        threads = 0  # the operator's OMP_NUM_THREADS holds (each worker inherits it)
+    else:
+        threads = max(1, cores // len(devices))
     return [WorkerSpec(index, device, threads) for index, device in enumerate(devices)]
 
 

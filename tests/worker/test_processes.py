@@ -176,3 +176,19 @@ def test_a_sigkilled_worker_process_is_restarted_and_its_task_finishes(two_worke
     assert len(workers) == 2 and victim not in workers
     assert "worker 0" in two_workers.log() or "worker 1" in two_workers.log()
     assert "restarting in" in two_workers.log()
+
+
+def test_cpu_threads_are_shared_out_unless_the_operator_chose(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fluxserve.config import Settings
+    from fluxserve.supervisor import worker_specs
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert [s.torch_threads for s in worker_specs(Settings(workers=2), cpu_count=8)] == [4, 4]
+    assert [s.device for s in worker_specs(Settings(devices="cuda:0,cuda:1"), cpu_count=8)] == [
+        "cuda:0",
+        "cuda:1",
+    ]
+    assert worker_specs(Settings(workers=0, devices="cuda:0"), cpu_count=8) == []
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert [s.torch_threads for s in worker_specs(Settings(workers=2), cpu_count=8)] == [0, 0]
+    assert [s.torch_threads for s in worker_specs(Settings(workers=2, torch_threads=3))] == [3, 3]

@@ -21,7 +21,7 @@ def process_main(index: int, device: str, torch_threads: int, parent_pid: int) -
     """Entry point of a supervised worker process (runs in a freshly spawned interpreter)."""
     if torch_threads > 0:
         for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ.setdefault(name, str(torch_threads))
+            os.environ[name] = str(torch_threads)
     settings = Settings(device=device) if device else Settings()
     from fluxserve.logs import configure_logging
 
