@@ -43,7 +43,8 @@ function label(item, id) {
 /** The help text: a description and a note (such as "1 to 100"), minus translation keys. */
 function note(item) {
   const parts = [item.description ?? item.help, item.note].map((text) => String(text ?? "").trim());
-  return [...new Set(parts.filter((text) => text && !/^[a-z0-9-]+-help$/.test(text)))].join(" ");
+  const kept = [...new Set(parts.filter((text) => text && !/^[a-z0-9-]+-help$/.test(text)))];
+  return kept.map((text, i) => (i < kept.length - 1 && !/[.!?:)]$/.test(text) ? `${text}.` : text)).join(" ");
 }
 
 function number(value) {
