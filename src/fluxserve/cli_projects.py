@@ -19,13 +19,25 @@ app = typer.Typer(help="Projects: API keys, limits and webhook signing secrets."
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 
 
-def _projects():
+def _settings():
     from fluxserve.config import Settings
-    from fluxserve.tasks.store import TaskStore
 
     settings = Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return TaskStore.open(settings.resolved_database_url).projects
+    return settings
+
+
+def _projects():
+    from fluxserve.tasks.store import TaskStore
+
+    return TaskStore.open(_settings().resolved_database_url).projects
+
+
+def _changed() -> None:
+    """Tell API processes on this machine to drop cached keys now (others re-read within 5 s)."""
+    from fluxserve.tasks.projects import mark_changed
+
+    mark_changed(_settings().data_dir)
 
 
 def _ips(value: str | None) -> list[str] | None:
@@ -88,6 +100,7 @@ def create(
         )
     except ClientError as exc:
         raise _fail(exc) from None
+    _changed()
     _emit(_describe(project, with_secret=True), as_json, "Store the API secret now: it is not shown again.")
 
 
@@ -144,6 +157,7 @@ def update(
         project = _projects().update(name, max_concurrent=max_concurrent, allowed_ips=_ips(allow_ip))
     except ClientError as exc:
         raise _fail(exc) from None
+    _changed()
     _emit(_describe(project, with_secret=False), as_json)
 
 
@@ -160,6 +174,7 @@ def rotate(
         project = _projects().rotate(name, webhook_secret=webhook_secret)
     except ClientError as exc:
         raise _fail(exc) from None
+    _changed()
     _emit(
         _describe(project, with_secret=True),
         as_json,
@@ -174,4 +189,5 @@ def delete(name: str) -> None:
         cancelled = _projects().delete(name)
     except ClientError as exc:
         raise _fail(exc) from None
+    _changed()
     typer.echo(f"project {name} deleted; {cancelled} queued task(s) cancelled")

@@ -24,6 +24,7 @@ from fluxserve.storage import Storage
 from fluxserve.supervisor import Supervisor, worker_specs
 from fluxserve.tasks.ends import publish_end
 from fluxserve.tasks.events import InProcessEventBus, Listener, TaskEvent
+from fluxserve.tasks.projects import changes_marker
 from fluxserve.tasks.store import TaskStore, random_token
 from fluxserve.tasks.workers import WorkerDirectory
 from fluxserve.wire import ok_body
@@ -175,6 +176,7 @@ def build_runtime(settings: Settings) -> Runtime:
         cluster=cluster,
         on_task_queued=lambda: channel.send_control(Control("wake")),
         on_kill_requested=lambda task_id: channel.send_control(Control("kill", task_id)),
+        projects_marker=changes_marker(settings.data_dir),
         nonce_max_age_seconds=settings.nonce_max_age_seconds,
         max_upload_bytes=settings.max_upload_bytes,
         kill_wait_seconds=settings.kill_wait_seconds,

@@ -2,13 +2,16 @@
 
 An entry is trusted for ``max_age`` seconds, then read again: a changed secret, a signature mode
 switched or a deleted key takes effect within that time, in every API process, without any
-invalidation message. Unknown keys are not cached (a flood of made-up keys cannot fill memory).
+invalidation message. On the machine where ``fluxserve project`` runs it takes effect at once: the
+command touches a marker file (``tasks.projects.changes_marker``) and a moved marker empties the
+cache. Unknown keys are not cached (a flood of made-up keys cannot fill memory).
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 from fluxserve.tasks.records import Project
 from fluxserve.tasks.store import TaskStore
@@ -17,14 +20,29 @@ _MAX_ENTRIES = 10_000
 
 
 class ProjectCache:
-    def __init__(self, store: TaskStore, max_age: float = 5.0) -> None:
+    def __init__(self, store: TaskStore, max_age: float = 5.0, marker: Path | None = None) -> None:
         self._store = store
         self._max_age = max_age
+        self._marker = marker
+        self._marker_seen = self._marker_stamp()
         self._entries: dict[str, tuple[float, Project]] = {}
         self._lock = threading.Lock()
 
+    def _marker_stamp(self) -> int:
+        if self._marker is None:
+            return 0
+        try:
+            return self._marker.stat().st_mtime_ns
+        except OSError:
+            return 0
+
     def cached(self, api_key: str) -> Project | None:
-        """The project if a fresh entry is held (no I/O: safe on the event loop), else None."""
+        """The project if a fresh entry is held (a stat, no query: safe on the event loop), else None."""
+        stamp = self._marker_stamp()
+        if stamp != self._marker_seen:  # a project was created, changed, rotated or deleted
+            with self._lock:
+                self._entries.clear()
+                self._marker_seen = stamp
         entry = self._entries.get(api_key)
         if entry is not None and time.monotonic() - entry[0] < self._max_age:
             return entry[1]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from fluxserve.api.cluster import ClusterView
 from fluxserve.api.projects import ProjectCache
@@ -42,11 +43,12 @@ class ApiServices:
     cluster: ClusterView | None = None  # the worker directory's view (waiting notes, health counts)
     live_poll_seconds: float = 1.0  # fallback store read of a live follower that heard nothing
     project_cache_seconds: float = 5.0  # a changed key/secret takes effect within this time
+    projects_marker: Path | None = None  # touched by `fluxserve project`: drop cached keys at once
     projects: ProjectCache = field(init=False)
     tasks: TaskCache = field(init=False)  # Detail's reads, dropped by every event of their task
 
     def __post_init__(self) -> None:
-        self.projects = ProjectCache(self.store, self.project_cache_seconds)
+        self.projects = ProjectCache(self.store, self.project_cache_seconds, self.projects_marker)
         self.tasks = TaskCache(self.store, live_seconds=self.live_poll_seconds)
 
     def tool_of(self, task: TaskRecord) -> ToolSpec | None:

@@ -14,6 +14,7 @@ import re
 import secrets
 import time
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,6 +23,19 @@ from fluxserve.errors import ConflictError, FieldError, NotFoundError, Validatio
 from fluxserve.tasks import schema
 from fluxserve.tasks.records import Project
 from fluxserve.tasks.status import TaskStatus
+
+
+def changes_marker(data_dir: Path) -> Path:
+    """A file whose change time says "projects changed": the ``fluxserve project`` commands touch it
+    and every API process on this machine drops its cached keys when it moves (a stat, no query)."""
+    return data_dir / "projects.changed"
+
+
+def mark_changed(data_dir: Path) -> None:
+    marker = changes_marker(data_dir)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(str(time.time_ns()))
+
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _TOKEN_ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
