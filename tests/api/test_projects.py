@@ -52,3 +52,17 @@ def test_unknown_keys_are_not_remembered(tmp_path: Path) -> None:
     assert cache.project_by_key("made-up") is None
     assert cache.project_by_key("made-up") is None
     assert store.reads == reads + 2
+
+
+def test_a_project_command_empties_the_cache_at_once(tmp_path: Path) -> None:
+    from fluxserve.tasks.projects import changes_marker, mark_changed
+
+    store = _store(tmp_path)
+    alpha = store.projects.create("alpha")
+    cache = ProjectCache(store, max_age=3600, marker=changes_marker(tmp_path))
+    assert cache.project_by_key(alpha.api_key) is not None
+    store.projects.rotate("alpha")  # what `fluxserve project rotate alpha` does …
+    assert cache.project_by_key(alpha.api_key) is not None  # … unseen while the entry is fresh
+    mark_changed(tmp_path)  # … and then it touches the marker
+    assert cache.cached(alpha.api_key) is None
+    assert cache.project_by_key(alpha.api_key) is None  # the old key is refused from now on
