@@ -16,7 +16,6 @@ from fluxserve.wire import (
     progress_line,
     seconds,
     task_to_wire,
-    tool_to_wire,
 )
 
 SEED = Path(__file__).resolve().parent / "seeds" / "black-forest-labs__FLUX.1-Krea-dev.txt"
@@ -60,7 +59,9 @@ def test_task_has_every_field_of_the_seed_in_the_seed_order() -> None:
     tool = Catalog.builtin().get("black-forest-labs/FLUX.1-Krea-dev")
     wire = task_to_wire(record(), "http://h:1", tool)
     seed = seed_task("Kill Task - Response")
-    assert list(wire) == list(seed)
+    assert list(wire) == [*seed, "modelslugowner", "modelslugproject", "modeldescription"]
+    assert (wire["modelslugowner"], wire["modelslugproject"]) == ("black-forest-labs", "FLUX.1-Krea-dev")
+    assert wire["modeldescription"] == tool.description
     assert list(wire["outputs"][0]) == list(seed["outputs"][0])
 
 
@@ -82,18 +83,6 @@ def test_elapsed_is_zero_before_start() -> None:
 def test_seconds_and_file_url() -> None:
     assert seconds(0) == "0" and seconds(12.9) == "12"
     assert file_url("http://a", "k", "0.png") == "http://a/v1/File/k/0.png"
-
-
-def test_tool_lists_inputs_as_the_seed_does() -> None:
-    tool = Catalog.builtin().get("black-forest-labs/FLUX.1-Krea-dev")
-    wire = tool_to_wire(tool)
-    assert wire["available"] == "true" and wire["unavailablereason"] == ""
-    assert [item["name"] for item in wire["inputs"]] == [
-        "prompt", "steps", "scale", "samples", "seed", "width", "height",
-    ]  # fmt: skip
-    assert {item["name"]: item["default"] for item in wire["inputs"]}["scale"] == "4.5"
-    off = tool_to_wire(tool, "no key")
-    assert (off["available"], off["unavailablereason"]) == ("false", "no key")
 
 
 def test_error_and_ok_bodies() -> None:

@@ -1,4 +1,4 @@
-"""Tasks, tools and errors in the seeds' JSON shapes: every scalar a string, unix-second times.
+"""Tasks and errors in the seeds' JSON shapes: every scalar a string, unix-second times.
 
 Pure functions over plain records, shared by the API (and readable by the client SDK).
 """
@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 from typing import TYPE_CHECKING, Any
-
-from fluxserve.catalog.coerce import to_wire_string
 
 if TYPE_CHECKING:
     from fluxserve.catalog.model import ToolSpec
@@ -52,6 +50,8 @@ def task_to_wire(task: TaskRecord, public_url: str, tool: ToolSpec | None = None
             0.0, (times["endtime"] or times["postprocessendtime"] or times["starttime"]) - times["starttime"]
         )
     outputs = [output_to_wire(output, task.uuid, public_url) for output in task.outputs]
+    owner, _, project = task.tool.partition("/")
+    failed = task.pexit not in ("", "0")
     return {
         "id": task.taskid,
         "uuid": task.uuid,
@@ -65,7 +65,7 @@ def task_to_wire(task: TaskRecord, public_url: str, tool: ToolSpec | None = None
         "elapsedseconds": f"{elapsed:.4f}",
         "status": task.status.value,
         "cps": "0.000000000000",
-        "totalcost": "0.000000000000",
+        "totalcost": "0" if failed else "0.000000000000",  # tasks.md: a failed task costs "0"
         "guestid": None,
         "projectid": str(task.project_id),
         "modelid": str(tool.id) if tool else "0",
@@ -88,36 +88,10 @@ def task_to_wire(task: TaskRecord, public_url: str, tool: ToolSpec | None = None
         "categories": json.dumps(tool.categories if tool else []),
         "outputs": outputs,
         "size": str(sum(output.size for output in task.outputs)),
-    }
-
-
-def input_to_wire(spec: Any) -> dict[str, Any]:
-    """A tool input exactly as the seed lists it: name, label, help, type, default (options)."""
-    item: dict[str, Any] = {
-        "name": spec.name,
-        "label": spec.label,
-        "help": spec.help,
-        "type": spec.type,
-        "default": to_wire_string(spec.default),
-    }
-    if spec.options is not None:
-        item["options"] = spec.options
-    return item
-
-
-def tool_to_wire(tool: ToolSpec, unavailable_reason: str | None = None) -> dict[str, Any]:
-    return {
-        "id": str(tool.id),
-        "title": tool.tool,
-        "slugowner": tool.slugowner,
-        "slugproject": tool.slugproject,
-        "description": tool.description,
-        "cover": tool.cover,
-        "categories": tool.categories,
-        "tags": tool.tags,
-        "available": "false" if unavailable_reason else "true",
-        "unavailablereason": unavailable_reason or "",
-        "inputs": [input_to_wire(spec) for spec in tool.inputs],
+        # Not in the seeds' examples, read by Wiro's own clients (Wiro-MCP's Task type):
+        "modelslugowner": owner,
+        "modelslugproject": project,
+        "modeldescription": tool.description if tool else "",
     }
 
 

@@ -99,7 +99,12 @@ def test_ended_task_without_history_gets_terminal_frames_from_the_store() -> Non
             return await _collect(follower)
 
     frames = asyncio.run(scenario())
-    assert [f["type"] for f in frames] == ["task_end", "task_postprocess_start", "task_postprocess_end"]
+    assert [f["type"] for f in frames] == [
+        "task_output_full",
+        "task_end",
+        "task_postprocess_start",
+        "task_postprocess_end",
+    ]
     assert frames[-1]["message"] == [
         {"name": "0.png", "contenttype": "image/png", "size": "123", "url": f"{PUBLIC}/v1/File/acc/0.png"}
     ]
@@ -110,6 +115,7 @@ def test_failed_task_from_the_store_sends_the_error_frames_first() -> None:
     kinds = [(e.type, e.message) for e in record_events(task, PUBLIC)]
     assert kinds == [
         ("task_error", "out of memory"),
+        ("task_output_full", ""),
         ("task_error_full", "out of memory"),
         ("task_end", ""),
         ("task_postprocess_start", ""),
@@ -132,7 +138,10 @@ def test_cancel_while_queued_reaches_the_follower_through_the_store() -> None:
             return frames
 
     frames = asyncio.run(scenario())
-    assert [(f["type"], f["message"]) for f in frames] == [("task_queue", ""), ("task_cancel", [])]
+    assert [(f["type"], f["message"]) for f in frames] == [
+        ("task_queue", None),
+        ("task_cancel", []),
+    ]  # websocket.md: no message
 
 
 def test_running_task_without_history_starts_from_its_status_and_debugoutput_progress() -> None:
@@ -167,8 +176,8 @@ def test_statuses_never_go_backwards_and_repeated_progress_is_sent_once() -> Non
             return [(f["type"], f["message"]) for f in await _collect(follower)]
 
     assert asyncio.run(scenario()) == [
-        ("task_queue", ""),
-        ("task_start", ""),
+        ("task_queue", None),
+        ("task_start", None),
         ("task_output", progress),
         ("task_cancel", []),
     ]

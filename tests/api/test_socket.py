@@ -71,7 +71,12 @@ def test_late_registration_after_completion_gets_the_end_with_outputs(service: S
     frames = follow(service, run["socketaccesstoken"])
     assert frames[-1]["type"] == "task_postprocess_end"
     assert [o["url"] for o in frames[-1]["message"]] == [o["url"] for o in detail["outputs"]]
-    assert statuses(frames)[-3:] == ["task_end", "task_postprocess_start", "task_postprocess_end"]
+    assert statuses(frames)[-4:] == [
+        "task_output_full",
+        "task_end",
+        "task_postprocess_start",
+        "task_postprocess_end",
+    ]
     # registering again gives the same ending: nothing is consumed by the first follower
     assert follow(service, run["socketaccesstoken"])[-1] == frames[-1]
 
@@ -152,15 +157,16 @@ def test_failed_task_sends_the_error_frames_before_the_end_events(service: Servi
     frames = follow(service, run["socketaccesstoken"])
 
     kinds = statuses(frames)
-    assert kinds[-5:] == [
+    assert kinds[-6:] == [
         "task_error",
+        "task_output_full",
         "task_error_full",
         "task_end",
         "task_postprocess_start",
         "task_postprocess_end",
     ]
     error = service.wait(run["taskid"])["debugerror"]
-    assert error and frames[-5]["message"] == error == frames[-4]["message"]
+    assert error and frames[-6]["message"] == error == frames[-4]["message"]
     assert frames[-1]["message"] == []
 
 

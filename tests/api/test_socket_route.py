@@ -51,7 +51,15 @@ def test_known_token_over_the_route_gets_its_state(client: TestClient) -> None:
     client.app.state.services.store.task = task_record(TaskStatus.CANCEL)
     with client.websocket_connect("/v1") as ws:
         ws.send_json({"type": "task_info", "tasktoken": "tok"})
+        acknowledgement = ws.receive_json()
         frame = ws.receive_json()
         with pytest.raises(WebSocketDisconnect):
             ws.receive_text()
+    assert acknowledgement == {
+        "type": "task_info",
+        "id": "7",
+        "tasktoken": "tok",
+        "message": None,
+        "result": True,
+    }
     assert (frame["type"], frame["id"], frame["message"]) == ("task_cancel", "7", [])

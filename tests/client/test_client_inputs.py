@@ -32,9 +32,9 @@ def test_callback_url_goes_as_callbackUrl():
     ("inputs", "field", "words"),
     [
         ({"prompt": "x", "width": 1000}, "width", "multiple of 16"),
-        ({"prompt": "x", "steps": "many"}, "steps", "whole number"),
+        ({"prompt": "x", "steps": "many"}, "steps", "integer or float"),
         ({"prompt": "x", "samples": 9}, "samples", "between 1 and 4"),
-        ({"prompt": "x", "scale": "abc"}, "scale", "number"),
+        ({"prompt": "x", "scale": "abc"}, "scale", "integer or float"),
         ({"prompt": ""}, "prompt", "required"),
         ({"prompt": "x", "stepz": 4}, "stepz", "not an input"),
     ],
@@ -87,7 +87,7 @@ def test_kontext_needs_both_images(tmp_path):
     image.write_bytes(b"png")
     with pytest.raises(ValidationFailed) as caught:
         prepare_run(builtin_spec(KONTEXT), {"prompt": "p", "inputImageUrl": image})
-    assert [item.field for item in caught.value.fields] == ["inputImage2Url"]
+    assert [item.field for item in caught.value.fields] == ["inputImage2"]  # the file input's id
 
 
 def test_missing_local_file_is_reported(tmp_path):

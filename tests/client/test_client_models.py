@@ -147,3 +147,49 @@ def test_frames():
     refused = parse_frame('{"type": "error", "message": "unknown token", "result": false}')
     assert not refused.ok
     assert parse_frame("not json") is None and parse_frame("[1]") is None
+
+
+def test_tool_parses_wiros_documented_shape():
+    """models.md's Tool/Detail example (tests/fixtures/wiro_docs): name from the clean slugs, inputs
+    from every parameters group, cover from ``image``."""
+    from tests.support.wiro_docs import doc
+
+    example = doc("models_tool_detail")["example"]["tool"][0]
+    tool = Tool.from_wire(example)
+    assert tool.name == "google/nano-banana"
+    assert tool.cover == example["image"]
+    assert [(item.name, item.type, item.required) for item in tool.inputs] == [
+        ("inputImage", "combinefileinput", False),
+        ("prompt", "textarea", True),
+    ]
+
+
+def test_a_range_of_whole_numbers_is_checked_and_sent_as_an_integer():
+    from fluxserve.client.errors import ValidationFailed
+    from fluxserve.client.inputs import prepare_run, spec_from_tool
+
+    tool = Tool.from_wire(
+        {
+            "cleanslugowner": "someone",
+            "cleanslugproject": "model",
+            "parameters": [
+                {
+                    "title": "",
+                    "items": [
+                        {"id": "steps", "type": "range", "min": 1, "max": 50, "step": 1, "default": "20"},
+                        {"id": "inputImage", "type": "fileinput", "required": True},
+                    ],
+                }
+            ],
+        }
+    )
+    spec = spec_from_tool(tool)
+    assert [(item.name, item.rules.kind) for item in spec.inputs] == [
+        ("steps", "integer"),
+        ("inputImage", "image"),
+    ]
+    assert spec.inputs[1].rules.file_field == "inputImage"
+    payload = prepare_run(spec, {"steps": 7, "inputImage": "https://example.com/a.png"}, full_rules=False)
+    assert payload.fields == {"steps": "7", "inputImage": "https://example.com/a.png"}
+    with pytest.raises(ValidationFailed):
+        prepare_run(spec, {"steps": 70}, full_rules=False)

@@ -29,6 +29,7 @@ STATUS_ORDER = [
     "task_preprocess_end",
     "task_start",
     "task_output",
+    "task_output_full",
     "task_end",
     "task_postprocess_start",
     "task_postprocess_end",
@@ -74,8 +75,8 @@ def is_progress(frame: dict[str, Any]) -> bool:
 
 
 def statuses(frames: list[dict[str, Any]]) -> list[str]:
-    """The frame types, progress frames left out."""
-    return [frame["type"] for frame in frames if not is_progress(frame)]
+    """The frame types, progress frames and the socket's registration acknowledgement left out."""
+    return [frame["type"] for frame in frames if not is_progress(frame) and frame["type"] != "task_info"]
 
 
 @dataclass

@@ -37,15 +37,28 @@ MAX_BUFFERED_EVENTS = 32
 _RANK = {status.value: rank for rank, status in enumerate(PIPELINE_ORDER)}
 
 
+_BARE_TYPES = frozenset(
+    {status.value for status in PIPELINE_ORDER if status is not TaskStatus.POSTPROCESS_END}
+    | {"task_end", "task_postprocess_start"}
+)
+"""Lifecycle frames: websocket.md shows them without a message, so theirs is ``null``."""
+
+
 def frame(event: TaskEvent) -> dict[str, Any]:
     """The wire frame for one event (Wiro's socket message shape)."""
+    bare = event.type in _BARE_TYPES and (event.message == "" or event.message is None)
     return {
         "type": event.type,
         "id": event.task_id,
         "tasktoken": event.token,
-        "message": event.message,
+        "message": None if bare else event.message,
         "result": True,
     }
+
+
+def acknowledgement(task_id: str, token: str) -> dict[str, Any]:
+    """The first frame after a good registration: the ``task_info`` message, answered."""
+    return {"type": "task_info", "id": task_id, "tasktoken": token, "message": None, "result": True}
 
 
 def error_frame(token: str, message: str, code: int = 0) -> dict[str, Any]:
@@ -176,6 +189,7 @@ class TaskFollower:
         self._opening: list[TaskEvent] = []
         self._queue: EventQueue | None = None
         self._unsubscribe = _nothing
+        self.task_id = ""
 
     @property
     def dropped(self) -> int:
@@ -193,6 +207,7 @@ class TaskFollower:
         if task is None:
             self._unsubscribe()
             raise NotFoundError(f"No task has the socket access token '{self.token}'.")
+        self.task_id = task.taskid
         self._opening = opening_events(
             past, task, self._services.public_url, live_pending=len(self._queue) > 0
         )

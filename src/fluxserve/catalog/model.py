@@ -18,6 +18,7 @@ class InputRules:
     min: float | None = None
     max: float | None = None
     multiple_of: int | None = None
+    step: float | None = None  # a form's slider step (Tool/Detail); default: multiple_of, 1 or 0.1
     max_length: int | None = None
     file_field: str | None = None  # for kind=image: the multipart file part that may replace the URL
 

@@ -29,10 +29,12 @@ FileLike = str | os.PathLike | bytes | IO[bytes] | tuple[str, bytes]
 _KIND_BY_TYPE = {
     "number": "integer",
     "float": "float",
+    "range": "float",
     "select": "select",
     "multiselect": "multiselect",
     "file": "image",
     "image": "image",
+    "fileinput": "image",
 }
 
 
@@ -69,14 +71,21 @@ def spec_from_tool(tool: Tool) -> ToolSpec:
     inputs = []
     for item in tool.inputs:
         kind = _KIND_BY_TYPE.get(item.type, "string")
+        if kind == "float" and _whole(item.min, item.max, item.step):
+            kind = "integer"  # a range of whole numbers (steps, width): send 4, not 4.0
         file_field = _file_part_name(item.name) if kind == "image" or item.name.endswith("Url") else None
         if file_field and kind == "string":
             kind = "image"
-        rules = InputRules(kind=kind, file_field=file_field)
+        rules = InputRules(kind=kind, file_field=file_field, min=item.min, max=item.max)
         inputs.append(
             InputSpec(item.name, item.label, item.help, item.type, item.default, item.options or None, rules)
         )
     return _make_tool_spec(tool, inputs)
+
+
+def _whole(*numbers: float | None) -> bool:
+    given = [number for number in numbers if number is not None]
+    return bool(given) and all(float(number).is_integer() for number in given)
 
 
 def _file_part_name(input_name: str) -> str:

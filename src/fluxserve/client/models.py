@@ -171,7 +171,9 @@ class TaskList:
 
 @dataclass(frozen=True)
 class ToolInput:
-    """One input of a tool, as Tool/Detail describes it (the seeds' name, label, help, type, ...)."""
+    """One input of a tool: an item of Tool/Detail's ``parameters`` (Wiro's shape: ``id, type,
+    label, description, note, default, required, options, min, max, step``), or an entry of the
+    older ``inputs`` list (``name, label, help, type, default, options``)."""
 
     name: str
     label: str
@@ -179,17 +181,27 @@ class ToolInput:
     type: str
     default: Any
     options: list[dict[str, Any]]
+    required: bool = False
+    min: float | None = None
+    max: float | None = None
+    step: float | None = None
+    note: str = ""
 
     @classmethod
     def from_wire(cls, data: dict[str, Any]) -> ToolInput:
         options = data.get("options")
         return cls(
-            name=_s(data.get("name")),
+            name=_s(data.get("id") if data.get("id") is not None else data.get("name")),
             label=_s(data.get("label")),
-            help=_s(data.get("help")),
+            help=_s(data.get("description") or data.get("help")),
             type=_s(data.get("type")) or "text",
             default=data.get("default"),
             options=[item for item in options if isinstance(item, dict)] if isinstance(options, list) else [],
+            required=data.get("required") is True or _s(data.get("required")).lower() == "true",
+            min=_float(data.get("min")) if data.get("min") not in (None, "") else None,
+            max=_float(data.get("max")) if data.get("max") not in (None, "") else None,
+            step=_float(data.get("step")) if data.get("step") not in (None, "") else None,
+            note=_s(data.get("note")),
         )
 
     @property
@@ -199,7 +211,7 @@ class ToolInput:
 
 @dataclass(frozen=True)
 class Tool:
-    """A tool, addressed as ``slugowner/slugproject`` (its ``name``)."""
+    """A tool, addressed as ``cleanslugowner/cleanslugproject`` (its ``name``, the Run path)."""
 
     slugowner: str
     slugproject: str
@@ -213,13 +225,13 @@ class Tool:
     @classmethod
     def from_wire(cls, data: dict[str, Any]) -> Tool:
         return cls(
-            slugowner=_s(data.get("slugowner")),
-            slugproject=_s(data.get("slugproject")),
+            slugowner=_s(data.get("cleanslugowner") or data.get("slugowner")),
+            slugproject=_s(data.get("cleanslugproject") or data.get("slugproject")),
             title=_s(data.get("title")),
-            description=_s(data.get("description")),
-            cover=_s(data.get("cover")),
+            description=_s(data.get("seodescription") or data.get("description")),
+            cover=_s(data.get("image") or data.get("cover")),
             categories=_string_list(data.get("categories")),
-            inputs=[ToolInput.from_wire(item) for item in data.get("inputs") or [] if isinstance(item, dict)],
+            inputs=[ToolInput.from_wire(item) for item in _parameter_items(data) if isinstance(item, dict)],
             raw=dict(data),
         )
 
@@ -229,6 +241,14 @@ class Tool:
 
     def input(self, name: str) -> ToolInput | None:
         return next((item for item in self.inputs if item.name == name), None)
+
+
+def _parameter_items(data: dict[str, Any]) -> list[Any]:
+    """Every item of every ``parameters`` group, or the older flat ``inputs`` list."""
+    groups = data.get("parameters")
+    if isinstance(groups, list):
+        return [item for group in groups if isinstance(group, dict) for item in group.get("items") or []]
+    return list(data.get("inputs") or [])
 
 
 def _string_list(value: Any) -> list[str]:

@@ -5,9 +5,10 @@ the lease sweeper (too many crashed attempts). Whoever ends it records the end i
 calls :func:`publish_end`; a live follower that missed the events rebuilds the very same frames with
 :func:`end_events` (``api/live.py``). So the frames of an end are the same whoever decided it:
 
-* success: ``task_end``, ``task_postprocess_start``, ``task_postprocess_end`` (message: the outputs);
-* failure (``pexit`` not ``"0"``): ``task_error`` and ``task_error_full`` (the ``debugerror``), then
-  the three above with an empty outputs array;
+* success: ``task_output_full`` (the whole output log, ``debugoutput``), ``task_end``,
+  ``task_postprocess_start``, ``task_postprocess_end`` (message: the outputs);
+* failure (``pexit`` not ``"0"``): ``task_error`` (the ``debugerror``), ``task_output_full``,
+  ``task_error_full`` (the ``debugerror``), then the last three above with an empty outputs array;
 * cancel or kill: ``task_cancel`` (message: the outputs array, empty).
 """
 
@@ -42,11 +43,11 @@ def end_events(task: TaskRecord, public_url: str) -> list[TaskEvent]:
         return [event(TaskStatus.CANCEL.value, outputs_message(task, public_url), terminal=True)]
     if task.status is not TaskStatus.POSTPROCESS_END:
         return []
-    errors = []
-    if task.pexit not in ("", "0"):
-        errors = [event("task_error", task.debugerror), event("task_error_full", task.debugerror)]
-    return [
-        *errors,
+    failed = task.pexit not in ("", "0")
+    return [  # websocket.md's order of the end frames
+        *([event("task_error", task.debugerror)] if failed else []),
+        event("task_output_full", task.debugoutput),
+        *([event("task_error_full", task.debugerror)] if failed else []),
         event("task_end"),
         event("task_postprocess_start"),
         event(TaskStatus.POSTPROCESS_END.value, outputs_message(task, public_url), terminal=True),

@@ -188,6 +188,22 @@ class TaskStore:
             self._attach_outputs(conn, tasks)
         return total, tasks
 
+    def tool_stats(self) -> dict[str, tuple[int, int, int, float]]:
+        """Per tool, over every project: (tasks, succeeded, failed, newest createtime) — Wiro's taskstat."""
+        t = schema.tasks
+        done = sa.and_(t.c.status == TaskStatus.POSTPROCESS_END.value, t.c.pexit == "0")
+        failed = sa.and_(t.c.status == TaskStatus.POSTPROCESS_END.value, t.c.pexit != "0")
+        query = sa.select(
+            t.c.tool,
+            sa.func.count(),
+            sa.func.sum(sa.case((done, 1), else_=0)),
+            sa.func.sum(sa.case((failed, 1), else_=0)),
+            sa.func.max(t.c.createtime),
+        ).group_by(t.c.tool)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return {row[0]: (int(row[1]), int(row[2] or 0), int(row[3] or 0), float(row[4] or 0)) for row in rows}
+
     def output_by_accesskey(self, accesskey: str) -> OutputRecord | None:
         o = schema.outputs
         with self.engine.connect() as conn:

@@ -60,7 +60,7 @@ def queue_task(
 def _create_task(
     svc: ApiServices, project: Project, spec: ToolSpec, parsed: ParsedBody, hidden: dict[str, Any]
 ) -> TaskRecord:
-    fields = dict(parsed.fields)
+    fields = _file_urls_given_in_the_file_field(spec, dict(parsed.fields))
     images = resolve_images(svc, project, spec, parsed, fields)  # file parts, earlier uploads, URLs
     validated = validate_request(spec, fields, images.sent_parts(spec))
     check_task_size(validated.values, svc.max_task_pixels)
@@ -101,3 +101,13 @@ def _callback_url(fields: dict[str, Any]) -> tuple[str, str]:
     except InvalidValue as exc:
         raise ValidationError([FieldError(name, str(exc))]) from None
     return value, ""
+
+
+def _file_urls_given_in_the_file_field(spec: ToolSpec, fields: dict[str, Any]) -> dict[str, Any]:
+    """model-parameters.md: a URL may go in ``{id}Url`` or directly in ``{id}`` (``inputImage``)."""
+    for spec_input in spec.inputs:
+        part = spec_input.rules.file_field
+        given = fields.get(part) if part else None
+        if isinstance(given, str) and given.strip() and not str(fields.get(spec_input.name) or "").strip():
+            fields[spec_input.name] = given.strip()
+    return fields

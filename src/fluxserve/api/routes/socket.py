@@ -1,10 +1,11 @@
 """The live task socket at ``/v1`` (Wiro's ``wss://socket.wiro.ai/v1`` on the service's own port).
 
-The client sends ``{"type": "task_info", "tasktoken": "<socketaccesstoken>"}`` and gets one JSON
-text frame per event until the terminal one, after which the server closes the socket. Like
-Wiro's, the socket authenticates by the unguessable token alone (no API key): the token is only
-ever handed to whoever ran the task. An unknown token or a malformed registration gets one error
-frame (``result: false``) and a normal close.
+The client sends ``{"type": "task_info", "tasktoken": "<socketaccesstoken>"}``, gets the
+acknowledgement ``{"type": "task_info", "result": true, "message": null, ...}``, then one JSON text
+frame per event (websocket.md's types, in its order) until the terminal one, after which the
+server closes the socket. Like Wiro's, the socket authenticates by the unguessable token alone
+(no API key): the token is only ever handed to whoever ran the task. An unknown token or a
+malformed registration gets one error frame (``result: false``) and a normal close.
 
 Latent previews (``task_preview`` frames) are off unless the registration asks:
 ``{"type": "task_info", "tasktoken": "…", "previews": true}``.
@@ -22,7 +23,7 @@ from fastapi import APIRouter
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from fluxserve.api.body import parse_json_text
-from fluxserve.api.live import TaskFollower, error_frame
+from fluxserve.api.live import TaskFollower, acknowledgement, error_frame
 from fluxserve.errors import NotFoundError
 from fluxserve.text import find_bad_value
 
@@ -54,6 +55,7 @@ async def task_socket(websocket: WebSocket) -> None:
         return
     try:
         async with TaskFollower(websocket.app.state.services, token, previews=previews) as follower:
+            await websocket.send_text(json.dumps(acknowledgement(follower.task_id, token)))
             await _until_end_or_gone(_send_frames(websocket, follower), _watch_disconnect(websocket))
     except NotFoundError as exc:
         await _refuse(websocket, token, str(exc))

@@ -10,10 +10,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from fluxserve.api.deps import authenticated, body, services, text_field
+from fluxserve.api.paging import LIMIT, START, paging_value
 from fluxserve.api.responses import JSONResponse
-from fluxserve.catalog.coerce import InvalidValue, coerce_value
-from fluxserve.catalog.model import InputRules, InputSpec
-from fluxserve.errors import FieldError, MissingIdentifierError, ValidationError
+from fluxserve.errors import MissingIdentifierError
 from fluxserve.tasks.ends import publish_end
 from fluxserve.tasks.records import Project, TaskRecord
 from fluxserve.wire import ok_body
@@ -46,8 +45,8 @@ async def task_detail(request: Request) -> JSONResponse:
 async def task_list(request: Request) -> JSONResponse:
     project = await authenticated(request)
     fields = (await body(request)).fields
-    start = _paging_value(fields, START)
-    limit = _paging_value(fields, LIMIT)
+    start = paging_value(fields, START)
+    limit = paging_value(fields, LIMIT)
     svc = services(request)
     total, tasks = await run_in_threadpool(svc.store.list, project.id, start, limit)
     return JSONResponse(ok_body(total=str(total), tasklist=[svc.task_json(task) for task in tasks]))
@@ -79,19 +78,3 @@ async def task_kill(request: Request) -> JSONResponse:
         await asyncio.sleep(0.05)
         current = await run_in_threadpool(svc.store.get, task.id)
     return JSONResponse(ok_body(tasklist=[svc.task_json(current)]))
-
-
-def _paging_input(name: str, default: int, low: int, high: int) -> InputSpec:
-    return InputSpec(name, name, "", "number", default, rules=InputRules(kind="integer", min=low, max=high))
-
-
-START = _paging_input("start", 0, 0, 10**9)
-LIMIT = _paging_input("limit", 20, 1, 1000)
-
-
-def _paging_value(fields: dict, spec: InputSpec) -> int:
-    """Task/List's start/limit, coerced and checked like any tool input."""
-    try:
-        return coerce_value(spec, fields.get(spec.name))
-    except InvalidValue as exc:
-        raise ValidationError([FieldError(spec.name, str(exc))]) from None
