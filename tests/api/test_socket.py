@@ -178,6 +178,7 @@ def test_cancel_while_queued_reaches_the_socket(service: Service) -> None:
         while json.loads(busy_socket.recv(timeout=120))["type"] != "task_start":
             pass
         with register(service, queued["socketaccesstoken"]) as socket:
+            assert json.loads(socket.recv(timeout=30))["type"] == "task_info"  # the acknowledgement
             first = json.loads(socket.recv(timeout=30))
             cancelled = service.post("/v1/Task/Cancel", json={"taskid": queued["taskid"]}).json()
             assert cancelled["result"] is True, cancelled
