@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from playwright.sync_api import Page, expect
 
 from tests.support.browser import artifacts_dir
@@ -38,9 +40,9 @@ def choose_tool(page: Page, slug: str) -> None:
 
 
 def set_inputs(page: Page, **values: str) -> None:
-    """Fill inputs by their visible label ("Steps", "Width", …)."""
+    """Fill inputs by their visible label ("Steps", "Width", …); a required input's label ends in " *"."""
     for label, value in values.items():
-        page.get_by_label(label, exact=True).fill(value)
+        page.get_by_label(re.compile(rf"^{re.escape(label)}( \*)?$")).fill(value)
 
 
 def run_and_wait_for_image(page: Page) -> str:
