@@ -33,6 +33,7 @@ def kinds(events) -> list[tuple[str, object, bool]]:
 
 def test_success_ends_with_the_outputs() -> None:
     assert kinds(end_events(task(TaskStatus.POSTPROCESS_END, outputs=2), PUBLIC)) == [
+        ("task_output_full", "", False),  # the whole output log (debugoutput), once
         ("task_end", "", False),
         ("task_postprocess_start", "", False),
         (
@@ -60,6 +61,7 @@ def test_failure_sends_the_error_twice_then_an_empty_end() -> None:
     failed = task(TaskStatus.POSTPROCESS_END, pexit="1", debugerror="inputImageUrl: HTTP 404")
     assert kinds(end_events(failed, PUBLIC)) == [
         ("task_error", "inputImageUrl: HTTP 404", False),
+        ("task_output_full", "", False),
         ("task_error_full", "inputImageUrl: HTTP 404", False),
         ("task_end", "", False),
         ("task_postprocess_start", "", False),
@@ -82,6 +84,7 @@ def test_publish_end_reaches_followers_in_order() -> None:
     bus.subscribe("tok", seen.append)
     publish_end(bus, task(TaskStatus.POSTPROCESS_END, pexit="1", debugerror="x"), PUBLIC)
     assert [e.type for e in seen] == [
-        "task_error", "task_error_full", "task_end", "task_postprocess_start", "task_postprocess_end",
+        "task_error", "task_output_full", "task_error_full", "task_end", "task_postprocess_start",
+        "task_postprocess_end",
     ]  # fmt: skip
     assert seen[-1].terminal
