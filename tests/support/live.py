@@ -143,5 +143,7 @@ class FakeStore:
 
 
 def fake_services(task: TaskRecord | None, bus: InProcessEventBus | None = None) -> SimpleNamespace:
-    """What TaskFollower needs from ApiServices: the store, the bus and the public URL."""
-    return SimpleNamespace(store=FakeStore(task), events=bus or InProcessEventBus(), public_url=PUBLIC)
+    """What TaskFollower needs from ApiServices: the store, the bus, the public URL, the poll time."""
+    return SimpleNamespace(
+        store=FakeStore(task), events=bus or InProcessEventBus(), public_url=PUBLIC, live_poll_seconds=1.0
+    )
