@@ -51,10 +51,30 @@ def serve() -> None:
     # that only lands here, so the workers are drained below instead of the process dying at once.
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: None)
+    _lower_priority_of_this_thread(settings.api_nice)
     try:
         server.run()
     finally:
         runtime.stop_background()
+
+
+def _lower_priority_of_this_thread(nice: int) -> None:
+    """Nice the HTTP thread (and the request threads it starts) but not the worker processes.
+
+    On Linux niceness is per thread: the worker processes (spawned earlier, and re-spawned by the
+    supervisor's own thread) keep theirs, so when clients flood the API with polls on a busy box the
+    generation they wait for keeps its CPU share.
+    """
+    import logging
+    import os
+    import threading
+
+    if nice <= 0 or not hasattr(os, "setpriority"):
+        return
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+    except OSError:
+        logging.getLogger(__name__).warning("could not lower the API thread's priority", exc_info=True)
 
 
 @app.command()
