@@ -78,13 +78,12 @@ def cluster(
     db_url, bucket = postgres.new_database(), s3_server.new_bucket()
     shared = {"FLUXSERVE_DATABASE_URL": db_url, **s3_server.env(bucket, prefix="cluster")}
     bfl = {"BFL_API_KEY": fake_bfl.api_key, "FLUXSERVE_BFL_URL": fake_bfl.base_url}
-    # The API box has the key too (so Run accepts the partner tools) but runs no worker.
-    api = Service(
-        tmp_path_factory.mktemp("api"),
-        weights=str(tiny_weights_dir),
-        env_overrides={**shared, **bfl, "FLUXSERVE_WORKERS": "0"},
-    ).start()
+    # The API box has the key too (so Run accepts the partner tools) but runs no worker. Its live
+    # followers' fallback read of the database is pushed out of reach, so whatever progress they
+    # see came over the event channel (PostgreSQL LISTEN/NOTIFY) from a worker process.
+    api_env = {**shared, **bfl, "FLUXSERVE_WORKERS": "0", "FLUXSERVE_LIVE_POLL_SECONDS": "600"}
     weights = str(tiny_weights_dir)
+    api = Service(tmp_path_factory.mktemp("api"), weights=weights, env_overrides=api_env).start()
     public = {"FLUXSERVE_PUBLIC_URL": api.base_url}
     only = {"FLUXSERVE_WORKER_TOOLS": f"{KREA},{ULTRA},{LORA}"}  # nobody runs flux-2-pro here
     keyless = {"BFL_API_KEY": ""}
@@ -198,7 +197,9 @@ def test_a_killed_worker_s_task_is_finished_by_the_other_and_followers_see_remot
     assert cluster.worker_of(run["taskid"]) is survivor
     assert cluster.store.get(int(run["taskid"])).attempts == 2  # the killed run, then the survivor's
     assert httpx.get(final["outputs"][0]["url"]).status_code == 200
-    assert any(is_progress(frame) for frame in frames), frames  # progress of a worker in another process
+    # Progress of a worker in another process, live: a follower's opening replay holds at most one
+    # progress frame, and its database fallback is 600 s away (FLUXSERVE_LIVE_POLL_SECONDS).
+    assert sum(is_progress(frame) for frame in frames) >= 2, frames
     assert [frame["type"] for frame in frames].count("task_postprocess_end") == 1
     assert frames[-1]["type"] == "task_postprocess_end"
     health = httpx.get(f"{cluster.api.base_url}/healthz").json()["workers"]
