@@ -9,10 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from fluxserve.engines.base import Engine, EngineConfig
 from fluxserve.engines.bfl_engine import BflRoute
-from fluxserve.engines.partner import FLUX1_DEV, PartnerTool, build_partner_engine, unavailable_reason
-from fluxserve.engines.spec import EngineSpec
+from fluxserve.engines.partner import FLUX1_DEV, PartnerTool, partner_engine_parts
 
 ENGINE = "bfl-flux-pro-1.1-ultra"
 
@@ -39,16 +37,4 @@ TOOL = PartnerTool(
 )
 
 
-def unavailable(config: EngineConfig) -> str | None:
-    return unavailable_reason(config, TOOL)
-
-
-def build_engine(config: EngineConfig, registry: Any = None) -> Engine:
-    return build_partner_engine(config, TOOL, registry)
-
-
-SPEC = EngineSpec(
-    name=ENGINE,
-    factory="fluxserve.engines.flux_pro_ultra:build_engine",
-    availability="fluxserve.engines.flux_pro_ultra:unavailable",
-)
+unavailable, build_engine, SPEC = partner_engine_parts(TOOL, __name__)

@@ -20,12 +20,13 @@ task that can never run.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from fluxserve.engines.base import Engine, EngineConfig
 from fluxserve.engines.bfl_engine import BflEngine, BflRoute
-from fluxserve.engines.spec import resolve
+from fluxserve.engines.spec import EngineSpec, resolve
 from fluxserve.engines.tiny_flux2 import TINY_FLUX2_REPOS
 from fluxserve.errors import ToolUnavailableError
 
@@ -165,3 +166,27 @@ def build_partner_engine(config: EngineConfig, tool: PartnerTool, registry: obje
     if backend.kind == "local":
         return resolve(tool.local_factory)(config, backend.repo, tool, registry)
     raise ToolUnavailableError(backend.reason)
+
+
+def partner_engine_parts(
+    tool: PartnerTool, module_name: str
+) -> tuple[Callable[[EngineConfig], str | None], Callable[..., Engine], EngineSpec]:
+    """A partner tool module's ``unavailable``, ``build_engine`` and ``SPEC``, all bound to ``tool``.
+
+    The module assigns them to those three names (``unavailable, build_engine, SPEC =
+    partner_engine_parts(TOOL, __name__)``): the spec names the functions as
+    ``"<module_name>:build_engine"`` and ``"<module_name>:unavailable"``, which the registry resolves.
+    """
+
+    def unavailable(config: EngineConfig) -> str | None:
+        return unavailable_reason(config, tool)
+
+    def build_engine(config: EngineConfig, registry: object = None) -> Engine:
+        return build_partner_engine(config, tool, registry)
+
+    spec = EngineSpec(
+        name=tool.engine,
+        factory=f"{module_name}:build_engine",
+        availability=f"{module_name}:unavailable",
+    )
+    return unavailable, build_engine, spec
