@@ -13,6 +13,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import psycopg
 import sqlalchemy as sa
@@ -96,15 +97,19 @@ class _Listener:
                 self._stopped.wait(1.0)
 
 
-class PgApiEndpoint:
-    """API process side: hears ``fluxserve_events``, sends on ``fluxserve_control``."""
+class _PgEndpoint:
+    """One process's endpoint: hears ``_hears``, hands on its ``_kind`` of message, sends via NOTIFY."""
 
-    def __init__(self, database_url: str, on_event: EventHandler) -> None:
+    _hears: str  # the channel this side listens on
+    _kind: type[TaskEvent] | type[Control]  # the messages it hands on
+    _skip_own = False  # whether to drop what this endpoint sent itself (same origin)
+
+    def __init__(self, database_url: str, on_message: Callable[[Any], None]) -> None:
         dsn = conninfo(database_url)
         self.origin = uuid.uuid4().hex[:12]
-        self._on_event = on_event
+        self._on_message = on_message
         self._notifier = _Notifier(dsn)
-        self._listener = _Listener(dsn, EVENTS, self._received)
+        self._listener = _Listener(dsn, self._hears, self._received)
 
     def start(self) -> None:
         self._listener.start()
@@ -113,6 +118,25 @@ class PgApiEndpoint:
     def stop(self) -> None:
         self._listener.stop()
         self._notifier.close()
+
+    def _received(self, payload: str) -> None:
+        try:
+            origin, message = decode(payload)
+        except (ValueError, KeyError, TypeError):
+            return
+        if isinstance(message, self._kind) and not (self._skip_own and origin == self.origin):
+            self._on_message(message)
+
+
+class PgApiEndpoint(_PgEndpoint):
+    """API process side: hears ``fluxserve_events`` (not its own), sends on ``fluxserve_control``."""
+
+    _hears = EVENTS
+    _kind = TaskEvent
+    _skip_own = True
+
+    def __init__(self, database_url: str, on_event: EventHandler) -> None:
+        super().__init__(database_url, on_event)
 
     def send_control(self, control: Control) -> None:
         self._notifier.notify(CONTROL, encode_control(control, self.origin))
@@ -120,40 +144,15 @@ class PgApiEndpoint:
     def share_event(self, event: TaskEvent) -> None:
         self._notifier.notify(EVENTS, fit_notify(event, self.origin))
 
-    def _received(self, payload: str) -> None:
-        try:
-            origin, message = decode(payload)
-        except (ValueError, KeyError, TypeError):
-            return
-        if isinstance(message, TaskEvent) and origin != self.origin:
-            self._on_event(message)
 
-
-class PgWorkerEndpoint:
+class PgWorkerEndpoint(_PgEndpoint):
     """Worker process side: sends on ``fluxserve_events``, hears ``fluxserve_control``."""
 
+    _hears = CONTROL
+    _kind = Control
+
     def __init__(self, database_url: str, on_control: ControlHandler) -> None:
-        dsn = conninfo(database_url)
-        self.origin = uuid.uuid4().hex[:12]
-        self._on_control = on_control
-        self._notifier = _Notifier(dsn)
-        self._listener = _Listener(dsn, CONTROL, self._received)
-
-    def start(self) -> None:
-        self._listener.start()
-        self._listener.listening.wait(5.0)
-
-    def stop(self) -> None:
-        self._listener.stop()
-        self._notifier.close()
+        super().__init__(database_url, on_control)
 
     def send_event(self, event: TaskEvent) -> None:
         self._notifier.notify(EVENTS, fit_notify(event, self.origin))
-
-    def _received(self, payload: str) -> None:
-        try:
-            _origin, message = decode(payload)
-        except (ValueError, KeyError, TypeError):
-            return
-        if isinstance(message, Control):
-            self._on_control(message)
