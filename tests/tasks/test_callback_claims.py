@@ -3,20 +3,8 @@
 from __future__ import annotations
 
 import threading
-from pathlib import Path
-
-import pytest
 
 from fluxserve.tasks.store import TaskStore
-from tests.support.postgres import PostgresServer
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> TaskStore:
-    if request.param == "sqlite":
-        return TaskStore.open(f"sqlite:///{tmp_path / 'tasks.db'}")
-    server: PostgresServer = request.getfixturevalue("postgres")
-    return TaskStore.open(server.new_database())
 
 
 def test_racing_dispatchers_each_get_a_task_once_until_the_hold_lapses(store: TaskStore) -> None:

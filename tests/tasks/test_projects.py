@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -17,15 +16,6 @@ from fluxserve.errors import (
 from fluxserve.tasks.projects import ip_allowed, parse_allowed_ips
 from fluxserve.tasks.status import TaskStatus
 from fluxserve.tasks.store import TaskStore
-from tests.support.postgres import PostgresServer
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> TaskStore:
-    if request.param == "sqlite":
-        return TaskStore.open(f"sqlite:///{tmp_path / 'tasks.db'}")
-    server: PostgresServer = request.getfixturevalue("postgres")
-    return TaskStore.open(server.new_database())
 
 
 def _task(store: TaskStore, project_id: int, **limits: int):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import sqlalchemy as sa
 
@@ -11,15 +9,6 @@ from fluxserve.tasks import schema
 from fluxserve.tasks.stats import DURATION_BUCKETS
 from fluxserve.tasks.status import TaskStatus
 from fluxserve.tasks.store import TaskStore
-from tests.support.postgres import PostgresServer
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> TaskStore:
-    if request.param == "sqlite":
-        return TaskStore.open(f"sqlite:///{tmp_path / 'tasks.db'}")
-    server: PostgresServer = request.getfixturevalue("postgres")
-    return TaskStore.open(server.new_database())
 
 
 def _ran(store: TaskStore, project_id: int, tool: str, queued: float, ran: float, pexit: str = "0") -> None:

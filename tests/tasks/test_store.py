@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -11,16 +10,6 @@ from fluxserve.errors import ConflictError, NotFoundError
 from fluxserve.tasks.records import NewOutput
 from fluxserve.tasks.status import TaskStatus, can_advance
 from fluxserve.tasks.store import TaskStore
-from tests.support.postgres import PostgresServer
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> TaskStore:
-    """The same store code on SQLite (the default) and on a real PostgreSQL server."""
-    if request.param == "sqlite":
-        return TaskStore.open(f"sqlite:///{tmp_path / 'tasks.db'}")
-    server: PostgresServer = request.getfixturevalue("postgres")
-    return TaskStore.open(server.new_database())
 
 
 @pytest.fixture

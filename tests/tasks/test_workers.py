@@ -6,8 +6,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import pytest
-
 from fluxserve.api.cluster import ClusterView
 from fluxserve.catalog import Catalog
 from fluxserve.engines.base import EngineConfig
@@ -16,18 +14,9 @@ from fluxserve.tasks.store import TaskStore
 from fluxserve.tasks.workers import WorkerDirectory, WorkerInfo
 from fluxserve.worker.capabilities import assess
 from fluxserve.worker.listing import worker_lines
-from tests.support.postgres import PostgresServer
 
 KREA = "black-forest-labs/FLUX.1-Krea-dev"
 ULTRA = "black-forest-labs/flux-pro-1-1-ultra"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> TaskStore:
-    if request.param == "sqlite":
-        return TaskStore.open(f"sqlite:///{tmp_path / 'tasks.db'}")
-    server: PostgresServer = request.getfixturevalue("postgres")
-    return TaskStore.open(server.new_database())
 
 
 def _info(worker_id: str, tools: list[str], **unavailable: str) -> WorkerInfo:
