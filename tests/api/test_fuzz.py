@@ -82,7 +82,7 @@ def endpoints(fuzz_target) -> list[tuple[str, str]]:
 def input_names(fuzz_target) -> list[str]:
     server, _ = fuzz_target
     tools = server.post("/v1/Tool/List", json={}).json()["tool"]
-    names = {item["name"] for tool in tools for item in tool["inputs"]}
+    names = {item["id"] for tool in tools for group in tool["parameters"] for item in group["items"]}
     return sorted(names | {"inputImage", "inputImage2", "selectedLoraModelPrivateUrl"})
 
 

@@ -58,7 +58,7 @@ def test_metrics_count_what_another_process_did(make_service) -> None:
 
     worker = subprocess.Popen(
         [sys.executable, "-m", "fluxserve.cli", "worker"],
-        env={**api.env(), "FLUXSERVE_WORKERS": "2"},
+        env={**api.env(), "FLUXSERVE_WORKER_THREADS": "2"},  # one process, two task threads
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
