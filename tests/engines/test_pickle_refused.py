@@ -76,7 +76,7 @@ def test_a_downloaded_pickle_lora_never_runs(tiny_config: EngineConfig, tmp_path
             },
         )
         with pytest.raises(TaskFailure) as failure:
-            engine.generate(job, lambda step, total: None)
+            engine.run(job, lambda step, total: None)
     assert str(failure.value).startswith("selectedLoraModelPrivateUrl")
     assert "not a .safetensors file" in str(failure.value)
     assert not marker.exists()
