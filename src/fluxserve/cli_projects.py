@@ -34,7 +34,8 @@ def _projects():
 
 
 def _changed() -> None:
-    """Tell API processes on this machine to drop cached keys now (others re-read within 5 s)."""
+    """Tell API processes on this machine to drop cached keys now (SQLite; on PostgreSQL the store's
+    own NOTIFY reaches every machine)."""
     from fluxserve.tasks.projects import mark_changed
 
     mark_changed(_settings().data_dir)

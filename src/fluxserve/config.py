@@ -77,6 +77,7 @@ class Settings(BaseSettings):
     drain_seconds: float = 60.0  # on SIGTERM, running tasks get this long to finish
     api_nice: int = 5  # niceness of serve's HTTP thread (Linux): a flood of polls yields to the workers
     live_poll_seconds: float = 1.0  # socket/SSE followers read the store after this long without events
+    project_cache_seconds: float = 5.0  # API keys are re-read after this long (changes also notify)
     kill_poll_seconds: float = 1.0  # a worker reads a running task's kill flag from the store this often
     allow_private_urls: bool = False
     model_memory_gb: float = 0.0

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from fluxserve.api import ApiServices, create_app
 from fluxserve.api.cluster import ClusterView
 from fluxserve.catalog import Catalog
-from fluxserve.channel import ApiEndpoint, Control, open_api_endpoint
+from fluxserve.channel import ApiEndpoint, Control, Listening, open_api_endpoint, project_changes
 from fluxserve.config import Settings
 from fluxserve.net.callbacks import CallbackDispatcher
 from fluxserve.storage import Storage
@@ -100,11 +100,17 @@ class Runtime:
     supervisor: Supervisor | None = None
     sweeper: Sweeper | None = None
     background: list = field(default_factory=list)
+    project_listener: Listening | None = None  # PostgreSQL: projects changed on any machine
 
     def start_background(self, with_workers: bool = True) -> None:
         """Start the channel, the sweeper, the callback dispatcher and (if asked) the worker processes."""
         self.channel.start()
         self.events.endpoint = self.channel
+        self.project_listener = project_changes(
+            self.settings.resolved_database_url, self.services.projects.clear
+        )
+        if self.project_listener is not None:
+            self.project_listener.start()
         dispatcher = CallbackDispatcher(
             self.store,
             render=lambda task: ok_body(total="1", tasklist=[self.services.task_json(task)]),
@@ -143,6 +149,8 @@ class Runtime:
             self.supervisor.stop(self.settings.drain_seconds)
         for part in reversed(self.background):
             part.stop()
+        if self.project_listener is not None:
+            self.project_listener.stop()
         self.channel.stop()
 
     def app(self):
@@ -184,6 +192,7 @@ def build_runtime(settings: Settings) -> Runtime:
         max_task_pixels=settings.max_task_pixels,
         openai_wait_seconds=settings.openai_wait_seconds,
         live_poll_seconds=settings.live_poll_seconds,
+        project_cache_seconds=settings.project_cache_seconds,
     )
     events.on_change = services.tasks.invalidate
     return Runtime(settings, store, catalog, storage, events, channel, credentials, services, directory)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -185,3 +186,24 @@ def test_project_show_prints_the_signing_secret_but_never_the_api_secret(server:
     names = [row["name"] for row in json.loads(listed.stdout)]
     assert "shown" in names and "default" in names  # the settings' project is listed too
     assert project_cli(server, "rotate", "default").returncode == 1
+
+
+def test_on_postgresql_a_change_made_on_another_machine_takes_effect_at_once(
+    make_service, postgres, tmp_path: Path
+) -> None:
+    """The API caches keys for an hour here, and `fluxserve project` runs with another data folder
+    (another machine: the local marker file cannot help), so only the store's NOTIFY can explain
+    an old key refused right after the rotation."""
+    database = postgres.new_database()
+    api = make_service(
+        FLUXSERVE_WORKERS="0", FLUXSERVE_DATABASE_URL=database, FLUXSERVE_PROJECT_CACHE_SECONDS="3600"
+    )
+    elsewhere = Service(tmp_path / "other-box", weights=api.weights, env_overrides=api.env_overrides)
+    old = create_project(elsewhere, "roaming")
+    assert call(api, old, "/v1/Task/List", json={}).json()["result"] is True  # now cached
+    assert project_cli(elsewhere, "rotate", "roaming", "--json").returncode == 0
+    deadline = time.monotonic() + 5  # a NOTIFY takes milliseconds; the cache would hold for an hour
+    while (refused := call(api, old, "/v1/Task/List", json={})).status_code != 401:
+        assert time.monotonic() < deadline, refused.text
+        time.sleep(0.05)
+    assert not (api.data_dir / "projects.changed").exists()  # this box's marker played no part

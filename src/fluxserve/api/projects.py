@@ -1,10 +1,10 @@
 """A short-lived cache of projects by API key, so authenticating a poll costs no database read.
 
-An entry is trusted for ``max_age`` seconds, then read again: a changed secret, a signature mode
-switched or a deleted key takes effect within that time, in every API process, without any
-invalidation message. On the machine where ``fluxserve project`` runs it takes effect at once: the
-command touches a marker file (``tasks.projects.changes_marker``) and a moved marker empties the
-cache. Unknown keys are not cached (a flood of made-up keys cannot fill memory).
+An entry is trusted for ``max_age`` seconds, then read again. A change made with ``fluxserve
+project`` takes effect at once: on PostgreSQL the store NOTIFYs every API process, on any machine,
+which calls :meth:`ProjectCache.clear`; on SQLite (one machine) the command touches a marker file
+(``tasks.projects.changes_marker``) and a moved marker empties the cache. ``max_age`` only bounds
+what a lost notification could cost. Unknown keys are not cached (a flood of made-up keys cannot fill memory).
 """
 
 from __future__ import annotations
@@ -47,6 +47,11 @@ class ProjectCache:
         if entry is not None and time.monotonic() - entry[0] < self._max_age:
             return entry[1]
         return None
+
+    def clear(self) -> None:
+        """Forget every cached key (projects changed somewhere)."""
+        with self._lock:
+            self._entries.clear()
 
     def project_by_key(self, api_key: str) -> Project | None:
         project = self.cached(api_key)

@@ -77,6 +77,22 @@ def open_api_endpoint(database_url: str, data_dir, on_event: EventHandler) -> Ap
     return LocalHub(socket_path(data_dir), on_event)
 
 
+class Listening(Protocol):
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+def project_changes(database_url: str, on_change: Callable[[], None]) -> Listening | None:
+    """A listener for project changes announced by the store on PostgreSQL; None on SQLite, where
+    the ``fluxserve project`` commands' marker file (one machine) does the same job."""
+    if not is_postgres(database_url):
+        return None
+    from fluxserve.channel.postgres import project_changes_listener
+
+    return project_changes_listener(database_url, on_change)
+
+
 def open_worker_endpoint(database_url: str, data_dir, on_control: ControlHandler) -> WorkerEndpoint:
     if is_postgres(database_url):
         from fluxserve.channel.postgres import PgWorkerEndpoint

@@ -66,6 +66,16 @@ class _Notifier:
         self._conn = None
 
 
+def project_changes_listener(database_url: str, on_change: Callable[[], None]) -> _Listener:
+    """Calls ``on_change`` whenever the store announces that projects changed (any machine).
+
+    The store sends those NOTIFYs itself (``tasks.projects.announce_change``), inside the transaction
+    that changes a project, so no caller can forget them."""
+    from fluxserve.tasks.projects import PROJECTS_CHANNEL
+
+    return _Listener(conninfo(database_url), PROJECTS_CHANNEL, lambda _payload: on_change())
+
+
 class _Listener:
     """LISTENs on one channel from a background thread and passes each payload on."""
 

@@ -31,6 +31,18 @@ def changes_marker(data_dir: Path) -> Path:
     return data_dir / "projects.changed"
 
 
+PROJECTS_CHANNEL = "fluxserve_projects"
+
+
+def announce_change(conn: sa.Connection) -> None:
+    """On PostgreSQL, tell every API process listening on any machine that projects changed.
+
+    NOTIFY is transactional: it is delivered when the change commits, never for a rolled-back one.
+    SQLite has no such channel; there the marker file below serves the one machine."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_notify(:channel, '')"), {"channel": PROJECTS_CHANNEL})
+
+
 def mark_changed(data_dir: Path) -> None:
     marker = changes_marker(data_dir)
     marker.parent.mkdir(parents=True, exist_ok=True)
@@ -187,6 +199,7 @@ class ProjectStore:
             if self._name_taken(conn, name):
                 raise ConflictError(f"A project named {name!r} already exists.")
             conn.execute(sa.insert(schema.projects).values(**values))
+            announce_change(conn)
         return self.by_name(name)
 
     def update(
@@ -205,6 +218,7 @@ class ProjectStore:
                 conn.execute(
                     sa.update(schema.projects).where(schema.projects.c.id == project.id).values(**values)
                 )
+                announce_change(conn)
         return self.by_name(name)
 
     def rotate(self, name: str, *, webhook_secret: bool = False) -> Project:
@@ -225,6 +239,7 @@ class ProjectStore:
             conn.execute(
                 sa.update(schema.projects).where(schema.projects.c.id == project.id).values(**values)
             )
+            announce_change(conn)
         return self.by_name(name)
 
     def delete(self, name: str) -> int:
@@ -240,6 +255,7 @@ class ProjectStore:
                 .where(p.c.id == project.id)
                 .values(deletedtime=now, api_key=f"deleted:{project.id}:{new_api_key()}", api_secret="")
             )
+            announce_change(conn)
             queued = sa.and_(t.c.project_id == project.id, t.c.status == TaskStatus.QUEUE.value)
             return conn.execute(
                 sa.update(t)
