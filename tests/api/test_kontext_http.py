@@ -122,3 +122,28 @@ def test_a_loopback_url_is_refused_when_private_urls_are_not_allowed(
         task = strict_service.wait(answer["taskid"])
     assert task["pexit"] != "0" and task["debugerror"].startswith("inputImageUrl:")
     assert "127.0.0.1" in task["debugerror"] or "private" in task["debugerror"]
+
+
+def test_this_servers_own_file_urls_feed_the_next_task_without_a_fetch(strict_service: Service) -> None:
+    """An output URL of an earlier task (and an upload's URL) point at this server on 127.0.0.1,
+    which the strict default refuses to fetch; they are read from storage instead, so an output
+    can be edited next and the playground's "run again" of a history task works."""
+    made = strict_service.run(
+        "black-forest-labs/FLUX.1-Krea-dev", prompt="a dog", steps="2", width="64", height="64"
+    )
+    output_url = strict_service.wait(made["taskid"])["outputs"][0]["url"]
+    assert output_url.startswith("http://127.0.0.1:")
+    uploaded = strict_service.post(
+        "/v1/File/Upload", files={"file": ("couch.png", image_bytes((48, 32), (200, 60, 30)), "image/png")}
+    ).json()["list"][0]["url"]
+    answer = strict_service.run(KONTEXT, **FAST, inputImageUrl=output_url, inputImage2Url=uploaded)
+    task = strict_service.wait(answer["taskid"])
+    assert (task["pexit"], task["debugerror"]) == ("0", ""), task["debugerror"]
+    assert task["parameters"]["inputImageUrl"] == output_url  # echoed as sent
+    width, height = Image.open(io.BytesIO(httpx.get(task["outputs"][0]["url"]).content)).size
+    assert (width, height) == (64, 64)  # the output follows the first image: the earlier output
+    forged = strict_service.run(
+        KONTEXT, **FAST, inputImageUrl=output_url.replace("/v1/File/", "/v1/File/x"), inputImage2Url=uploaded
+    )
+    failed = strict_service.wait(forged["taskid"])  # not ours: fetched as a URL, and refused
+    assert failed["pexit"] != "0" and failed["debugerror"].startswith("inputImageUrl:")

@@ -2,8 +2,9 @@
 
 Each image input of the tool is one of: a multipart file part (named after the input's
 ``file_field``, e.g. ``inputImage``, or after the input itself), the name of a file the project
-uploaded earlier, or an http(s) URL (left to the input's coercion to check). Stored files are
-echoed in the task's parameters as their download URLs, as Wiro does.
+uploaded earlier, one of this server's own file URLs (an earlier output or upload, read from
+storage), or any other http(s) URL (left to the input's coercion to check, fetched by the worker).
+Stored files are echoed in the task's parameters as their download URLs, as Wiro does.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from fluxserve.api.body import ParsedBody
 from fluxserve.api.services import ApiServices
-from fluxserve.api.uploads import store_upload, upload_url
+from fluxserve.api.uploads import own_file_key, store_upload, upload_url
 from fluxserve.catalog.coerce import looks_like_http_url
 from fluxserve.catalog.images import ImageRef
 from fluxserve.catalog.model import ToolSpec
@@ -56,8 +57,14 @@ def resolve_images(
             continue
         value = fields.get(spec.name)
         value = value.strip() if isinstance(value, str) else ""
-        if not value or looks_like_http_url(value):
-            continue  # a URL (checked by the input's coercion) or nothing
+        if not value:
+            continue
+        if looks_like_http_url(value):
+            key = own_file_key(svc, value)
+            if key is not None:  # this server's own output or upload: read it from storage
+                resolved.refs[spec.name] = ImageRef(spec.name, storage_key=key)
+                resolved.echoed[spec.name] = value
+            continue  # any other URL is checked by the input's coercion and fetched by the worker
         upload = svc.store.upload_by_name(project.id, value)
         if upload is None:
             errors.append(

@@ -56,3 +56,29 @@ def store_upload(svc: ApiServices, project_id: int, part: UploadedPart) -> Uploa
 
 def upload_url(svc: ApiServices, upload: UploadRecord) -> str:
     return file_url(svc.public_url, upload.accesskey, upload.name)
+
+
+def served_file_key(svc: ApiServices, accesskey: str, name: str) -> str | None:
+    """The storage key of the file ``GET /v1/File/{accesskey}/{name}`` serves: an output, else an
+    upload; None when neither has that key and name. The access key is the credential for a file."""
+    output = svc.store.output_by_accesskey(accesskey)
+    if output is not None and output.name == name:
+        return output.storage_key
+    upload = svc.store.upload_by_accesskey(accesskey)
+    if upload is not None and upload.name == name:
+        return upload.storage_key
+    return None
+
+
+def own_file_key(svc: ApiServices, url: str) -> str | None:
+    """The storage key behind one of this server's own file URLs (``{public_url}/v1/File/{key}/{name}``,
+    as task outputs and uploads are echoed), else None. Such a URL is read from storage, not fetched:
+    no network hop, and it works where the public URL is a loopback or private address that the safe
+    fetcher refuses (the default 127.0.0.1), so an output can feed the next task."""
+    prefix = f"{svc.public_url}/v1/File/"
+    if not url.startswith(prefix):
+        return None
+    accesskey, _, name = url[len(prefix) :].partition("/")
+    if not accesskey or not name or "/" in name or "?" in name or "#" in name:
+        return None
+    return served_file_key(svc, accesskey, name)

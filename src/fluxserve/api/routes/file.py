@@ -11,7 +11,14 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 
 from fluxserve.api.deps import authenticated, body, services
-from fluxserve.api.uploads import GENERIC_TYPE, SNIFF_BYTES, image_type, store_upload, upload_url
+from fluxserve.api.uploads import (
+    GENERIC_TYPE,
+    SNIFF_BYTES,
+    image_type,
+    served_file_key,
+    store_upload,
+    upload_url,
+)
 from fluxserve.errors import FieldError, ValidationError
 from fluxserve.storage.base import StoredObject
 from fluxserve.wire import ok_body
@@ -22,14 +29,9 @@ router = APIRouter()
 @router.get("/v1/File/{accesskey}/{name}")
 async def download(accesskey: str, name: str, request: Request):
     svc = services(request)
-    output = await run_in_threadpool(svc.store.output_by_accesskey, accesskey)
-    if output is not None and output.name == name:
-        key = output.storage_key
-    else:
-        upload = await run_in_threadpool(svc.store.upload_by_accesskey, accesskey)
-        if upload is None or upload.name != name:
-            return JSONResponse({"result": False, "errors": [{"code": 1, "message": "File not found."}]}, 404)
-        key = upload.storage_key
+    key = await run_in_threadpool(served_file_key, svc, accesskey, name)
+    if key is None:
+        return JSONResponse({"result": False, "errors": [{"code": 1, "message": "File not found."}]}, 404)
     stored = await run_in_threadpool(svc.storage.open, key)
     if stored is None:
         return JSONResponse(
