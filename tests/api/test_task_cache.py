@@ -60,3 +60,18 @@ def test_a_running_task_is_read_again_after_live_seconds_even_without_events(sto
     cache = TaskCache(store, live_seconds=0.0, ended_seconds=3600)
     cache.find(project_id, taskid=task.taskid)
     assert cache.cached(project_id, taskid=task.taskid) is None  # queued: not terminal, already old
+
+
+def test_an_ended_task_whose_callback_is_pending_is_read_again_like_a_running_one(store: TaskStore) -> None:
+    """The callback sender notes refusals and give-ups in debugoutput without an event."""
+    project = store.ensure_project("key", "secret", require_signature=True)
+    with_callback = store.create_task(project.id, "some/tool", {}, {}, callbackurl="http://127.0.0.1:9/h")
+    without = store.create_task(project.id, "some/tool", {}, {})
+    for task in (with_callback, without):
+        store.cancel_queued(task)
+    cache = TaskCache(store, live_seconds=0.0, ended_seconds=3600)
+    for task in (with_callback, without):
+        assert cache.find(project.id, taskid=task.taskid).status is TaskStatus.CANCEL
+    assert cache.find(project.id, taskid=with_callback.taskid).callback_state == "pending"
+    assert cache.cached(project.id, taskid=with_callback.taskid) is None  # its callback is still due
+    assert cache.cached(project.id, taskid=without.taskid).id == without.id  # settled: kept

@@ -5,8 +5,8 @@ event on the channel, and every change the API makes (Cancel, Kill of a queued t
 is published too; the event bus calls :meth:`TaskCache.invalidate` for each. So a client polling
 Detail is answered from memory until its task actually changes. Entries also age out — a running
 task's after ``live_seconds`` (the same bound as the live followers' store fallback, in case an
-event was lost), an ended task's after ``ended_seconds`` — and a read that raced with an event is
-not kept.
+event was lost) or an ended one whose callback is still pending, a settled task's after
+``ended_seconds`` — and a read that raced with an event is not kept.
 """
 
 from __future__ import annotations
@@ -19,6 +19,13 @@ from fluxserve.tasks.records import TaskRecord
 from fluxserve.tasks.store import TaskStore
 
 _MAX_ENTRIES = 50_000
+
+
+def settled(task: TaskRecord) -> bool:
+    """Ended, and its callback no longer pending. While a callback is due, the process delivering it
+    (this API, or a ``fluxserve worker`` elsewhere) writes its attempts and any refusal or give-up
+    into ``debugoutput`` without publishing an event, so such a task is re-read like a running one."""
+    return task.status.is_terminal() and task.callback_state != "pending"
 
 
 class TaskCache:
@@ -40,7 +47,7 @@ class TaskCache:
         if entry is None:
             return None
         read_at, task = entry
-        limit = self._ended_seconds if task.status.is_terminal() else self._live_seconds
+        limit = self._ended_seconds if settled(task) else self._live_seconds
         if task.project_id != project_id or time.monotonic() - read_at > limit:
             return None
         if (token and task.token != token) or (taskid and task.taskid != taskid):
