@@ -32,6 +32,49 @@ def signed_headers(api_key: str, api_secret: str, nonce: str | None = None) -> d
     return {"x-api-key": api_key, "x-nonce": nonce, "x-signature": signature}
 
 
+def process_env(
+    data_dir: Path, weights: str, overrides: dict[str, str | None], **settings: str
+) -> dict[str, str]:
+    """The environment of a test's fluxserve process: short leases and retries, private URLs allowed
+    (test servers are on loopback), one torch thread, no hub; ``overrides`` last (None removes)."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "FLUXSERVE_DATA_DIR": str(data_dir),
+            "FLUXSERVE_WEIGHTS": weights,
+            "FLUXSERVE_API_KEY": TEST_API_KEY,
+            "FLUXSERVE_API_SECRET": TEST_API_SECRET,
+            "FLUXSERVE_ALLOW_PRIVATE_URLS": "true",
+            "FLUXSERVE_LEASE_SECONDS": "3",
+            "FLUXSERVE_POLL_INTERVAL_SECONDS": "0.1",
+            "FLUXSERVE_CALLBACK_DELAYS_SECONDS": "0.3,0.6,1,1,1",
+            "FLUXSERVE_LOG_LEVEL": "INFO",
+            "OMP_NUM_THREADS": "1",
+            "HF_HUB_OFFLINE": "1",
+            **settings,
+        }
+    )
+    for name, value in overrides.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    return env
+
+
+def launch(command: str, env: dict[str, str], log_path: Path) -> subprocess.Popen:
+    """``fluxserve COMMAND`` in its own session, its output to ``log_path``."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_file = open(log_path, "wb")  # noqa: SIM115 - the process owns it until it exits
+    return subprocess.Popen(
+        [sys.executable, "-m", "fluxserve.cli", command],
+        env=env,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
 @dataclass
 class Service:
     """One running ``fluxserve serve`` process with its own data dir."""
@@ -50,42 +93,19 @@ class Service:
         return f"http://127.0.0.1:{self.port}"
 
     def env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        env.update(
-            {
-                "FLUXSERVE_HOST": "127.0.0.1",
-                "FLUXSERVE_PORT": str(self.port),
-                "FLUXSERVE_DATA_DIR": str(self.data_dir),
-                "FLUXSERVE_WEIGHTS": self.weights,
-                "FLUXSERVE_API_KEY": self.api_key,
-                "FLUXSERVE_API_SECRET": self.api_secret,
-                "FLUXSERVE_ALLOW_PRIVATE_URLS": "true",
-                "FLUXSERVE_LEASE_SECONDS": "3",
-                "FLUXSERVE_POLL_INTERVAL_SECONDS": "0.1",
-                "FLUXSERVE_CALLBACK_DELAYS_SECONDS": "0.3,0.6,1,1,1",
-                "FLUXSERVE_LOG_LEVEL": "INFO",
-                "OMP_NUM_THREADS": "1",
-                "HF_HUB_OFFLINE": "1",
-            }
+        return process_env(
+            self.data_dir,
+            self.weights,
+            self.env_overrides,
+            FLUXSERVE_HOST="127.0.0.1",
+            FLUXSERVE_PORT=str(self.port),
+            FLUXSERVE_API_KEY=self.api_key,
+            FLUXSERVE_API_SECRET=self.api_secret,
         )
-        for name, value in self.env_overrides.items():
-            if value is None:
-                env.pop(name, None)
-            else:
-                env[name] = value
-        return env
 
     def start(self, timeout: float = 60.0) -> Service:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.data_dir / f"server-{self.port}-{int(time.time() * 1000)}.log"
-        log_file = open(self.log_path, "wb")  # noqa: SIM115 - the process owns it until it exits
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "fluxserve.cli", "serve"],
-            env=self.env(),
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        self.process = launch("serve", self.env(), self.log_path)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

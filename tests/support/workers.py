@@ -6,14 +6,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
-from tests.support.service import TEST_API_KEY, TEST_API_SECRET, Service
+from tests.support.service import Service, launch, process_env
 
 
 @dataclass
@@ -25,37 +24,11 @@ class WorkerProcess:
     log_path: Path | None = None
 
     def env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        env.update(
-            {
-                "FLUXSERVE_DATA_DIR": str(self.data_dir),
-                "FLUXSERVE_WEIGHTS": self.weights,
-                "FLUXSERVE_API_KEY": TEST_API_KEY,
-                "FLUXSERVE_API_SECRET": TEST_API_SECRET,
-                "FLUXSERVE_ALLOW_PRIVATE_URLS": "true",
-                "FLUXSERVE_LEASE_SECONDS": "3",
-                "FLUXSERVE_POLL_INTERVAL_SECONDS": "0.1",
-                "FLUXSERVE_CALLBACK_DELAYS_SECONDS": "0.3,0.6,1,1,1",
-                "FLUXSERVE_DEVICE": "cpu",
-                "FLUXSERVE_LOG_LEVEL": "INFO",
-                "OMP_NUM_THREADS": "1",
-                "HF_HUB_OFFLINE": "1",
-            }
-        )
-        env.update(self.env_overrides)
-        return env
+        return process_env(self.data_dir, self.weights, self.env_overrides, FLUXSERVE_DEVICE="cpu")
 
     def start(self) -> WorkerProcess:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.data_dir / f"worker-{int(time.time() * 1000)}.log"
-        log_file = open(self.log_path, "wb")  # noqa: SIM115 - the process owns it until it exits
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "fluxserve.cli", "worker"],
-            env=self.env(),
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        self.process = launch("worker", self.env(), self.log_path)
         return self
 
     @property
