@@ -96,6 +96,9 @@ class Settings(BaseSettings):
     max_queued_tasks: int = 1000  # Run answers code 96 while this many tasks wait; 0 = no limit
     max_task_pixels: int = 4 * 2048 * 2048  # width x height x samples of one task; 0 = no limit
     kill_wait_seconds: float = 10.0  # Kill waits this long for the worker to stop before answering
+    max_batch: int = 4  # compatible queued tasks a worker runs in one pipeline call (1: no batching)
+    batch_wait_ms: float = 10.0  # an idle queue is watched this long for company after a claim
+    prompt_cache_size: int = 32  # prompt encodings kept per worker (LRU); 0: none
     preview_every_steps: int = 0  # latent previews of every task every N steps (0: only tasks that ask)
     openai_wait_seconds: float = 600.0  # an OpenAI Images request waits this long for its task(s)
     bfl_api_key: str = Field(default="", validation_alias="BFL_API_KEY")
@@ -159,6 +162,7 @@ class Settings(BaseSettings):
             model_memory_gb=self.model_memory_gb,
             cpu_offload=self.cpu_offload,
             max_loaded_loras=self.max_loaded_loras,
+            prompt_cache_size=self.prompt_cache_size,
             max_lora_bytes=self.max_lora_bytes,
             lora_fetch_timeout_s=self.lora_fetch_timeout_seconds,
             storage_url=self.storage_url,

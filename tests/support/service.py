@@ -50,6 +50,7 @@ def process_env(
             "FLUXSERVE_CALLBACK_DELAYS_SECONDS": "0.3,0.6,1,1,1",
             "FLUXSERVE_LOG_LEVEL": "INFO",
             "OMP_NUM_THREADS": "1",
+            "FLUXSERVE_MAX_BATCH": "1",  # tasks run one at a time unless a test turns batching on
             "HF_HUB_OFFLINE": "1",
             **settings,
         }

@@ -64,12 +64,16 @@ class ToolSpec:
     tags: list[str]
     engine: str
     inputs: list[InputSpec]
+    batch_vary: tuple[str, ...] | None = None
+    """Inputs that may differ between tasks run in one batched pipeline call (e.g. prompt, seed);
+    every other input must be equal. None: tasks of this tool are never batched. Not on the wire."""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ToolSpec:
         data = dict(data)
         inputs = [InputSpec.from_dict(item) for item in data.pop("inputs")]
-        return cls(inputs=inputs, **data)
+        vary = data.pop("batch_vary", None)
+        return cls(inputs=inputs, batch_vary=None if vary is None else tuple(vary), **data)
 
     def input(self, name: str) -> InputSpec | None:
         return next((spec for spec in self.inputs if spec.name == name), None)

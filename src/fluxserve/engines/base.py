@@ -14,12 +14,13 @@ user can act on.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from fluxserve.catalog.images import ImageRef
+from fluxserve.errors import TaskKilled
 
 StepCallback = Callable[[int, int], None]
 """``progress(step, total)``: called after each step, 1-based. May raise TaskKilled."""
@@ -53,6 +54,7 @@ class EngineConfig:
     bfl_url: str = "https://api.bfl.ai"
     backends: dict[str, str] = field(default_factory=dict)  # tool slug -> backend (FLUXSERVE_BACKEND_*)
     max_loaded_loras: int = 8  # LoRA adapters kept loaded in the FLUX.1-dev transformer (LRU)
+    prompt_cache_size: int = 32  # prompt encodings kept by the FLUX.1 home (LRU); 0 = none
     max_lora_bytes: int = 2 * 2**30  # size cap of a LoRA downloaded from selectedLoraModelPrivateUrl
     lora_fetch_timeout_s: float = 600.0  # time cap of that download
     storage_url: str = ""  # s3://bucket/prefix: downloaded LoRAs are shared there (lora_files.py)
@@ -102,6 +104,15 @@ class GenerationResult:
     debugoutput: str = ""  # e.g. which model actually ran, when a substitute was used
 
 
+@dataclass
+class BatchItem:
+    """One task of a batched call: its job, its ``preprocess`` result and its own step callback."""
+
+    job: EngineJob
+    prepared: Any
+    progress: StepCallback
+
+
 Prepared = TypeVar("Prepared")
 """What an engine's ``preprocess`` hands its ``generate`` (fetched images, resolved adapters ...)."""
 
@@ -124,6 +135,23 @@ class Engine(abc.ABC, Generic[Prepared]):
     def run(self, job: EngineJob, progress: StepCallback) -> GenerationResult:
         """``preprocess`` then ``generate``, for callers that need no status change in between."""
         return self.generate(job, self.preprocess(job), progress)
+
+    def batch_signature(self, job: EngineJob, prepared: Prepared) -> Hashable | None:
+        """What must be equal for tasks to share one ``generate_batch`` call (None: never batched).
+
+        The store already grouped tasks by their catalog batch key; this is the engine's own check
+        after ``preprocess`` (e.g. the LoRA files a URL resolved to), so a batch may split further.
+        """
+        return None
+
+    def generate_batch(self, items: list[BatchItem]) -> list[GenerationResult | TaskKilled]:
+        """Run several tasks with equal ``batch_signature`` in one pipeline call; results in order.
+
+        Each item has its own step callback. When one raises TaskKilled, that item leaves the batch
+        (its result is the TaskKilled) and the others go on; when every item is killed the call
+        ends early. A failure of the whole call is raised (TaskFailure).
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not batch")
 
     def unavailable_reason(self) -> str | None:
         """Why this engine cannot run here at all (e.g. no API key configured), or None."""

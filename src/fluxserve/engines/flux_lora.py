@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from collections.abc import Hashable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,13 +31,20 @@ from fluxserve.catalog.lora import (
     lora_entry,
     prompt_with_triggers,
 )
-from fluxserve.engines.base import Engine, EngineConfig, EngineJob, GenerationResult, StepCallback
-from fluxserve.engines.flux_run import TextToImage, run_text_to_image
+from fluxserve.engines.base import (
+    BatchItem,
+    Engine,
+    EngineConfig,
+    EngineJob,
+    GenerationResult,
+    StepCallback,
+)
+from fluxserve.engines.flux_run import TextToImage, run_text_to_image, run_text_to_image_batch
 from fluxserve.engines.home import ADAPTERS_ACTIVE, ModelHome, get_home
 from fluxserve.engines.lora_files import PrivateLoraCache, load_checked_lora
 from fluxserve.engines.spec import EngineSpec, ModelRepo
 from fluxserve.engines.weights import FLUX_DEV, WeightsSource, lora_file
-from fluxserve.errors import TaskFailure
+from fluxserve.errors import TaskFailure, TaskKilled
 
 log = logging.getLogger(__name__)
 
@@ -151,8 +159,31 @@ class FluxLoraEngine(Engine[LoraPlan]):
         request = TextToImage.from_params(job.params, prompt=prepared.prompt)
         with self.home.use(FLUX_DEV) as pipe:
             self.adapters.activate(pipe, prepared.adapters)
-            images = run_text_to_image(pipe, self.home.device, request, progress)
+            images = run_text_to_image(pipe, self.home.device, request, progress, self.home.prompts)
         return GenerationResult(images=images, debugoutput=_describe(prepared.adapters, request))
+
+    def batch_signature(self, job: EngineJob, prepared: LoraPlan) -> Hashable | None:
+        """Equal loop shape and exactly the same adapters (files and scales): one adapter state."""
+        adapters = tuple((spec.name, str(spec.path), spec.scale) for spec in prepared.adapters)
+        return (TextToImage.from_params(job.params).loop_shape(), adapters)
+
+    def generate_batch(self, items: list[BatchItem]) -> list[GenerationResult | TaskKilled]:
+        plans: list[LoraPlan] = [item.prepared for item in items]
+        requests = [
+            TextToImage.from_params(item.job.params, prompt=plan.prompt)
+            for item, plan in zip(items, plans, strict=True)
+        ]
+        with self.home.use(FLUX_DEV) as pipe:
+            self.adapters.activate(pipe, plans[0].adapters)
+            results = run_text_to_image_batch(
+                pipe, self.home.device, requests, [item.progress for item in items], self.home.prompts
+            )
+        return [
+            result
+            if isinstance(result, TaskKilled)
+            else GenerationResult(result, _describe(plan.adapters, request))
+            for result, plan, request in zip(results, plans, requests, strict=True)
+        ]
 
 
 def _describe(specs: list[AdapterSpec], request: TextToImage) -> str:

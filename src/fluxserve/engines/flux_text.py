@@ -8,13 +8,22 @@ and kill semantics.
 from __future__ import annotations
 
 import logging
+from collections.abc import Hashable
 from typing import Any
 
-from fluxserve.engines.base import Engine, EngineConfig, EngineJob, GenerationResult, StepCallback
-from fluxserve.engines.flux_run import TextToImage, run_text_to_image
+from fluxserve.engines.base import (
+    BatchItem,
+    Engine,
+    EngineConfig,
+    EngineJob,
+    GenerationResult,
+    StepCallback,
+)
+from fluxserve.engines.flux_run import TextToImage, run_text_to_image, run_text_to_image_batch
 from fluxserve.engines.home import ModelHome, get_home
 from fluxserve.engines.spec import EngineSpec, ModelRepo
 from fluxserve.engines.weights import KREA_DEV
+from fluxserve.errors import TaskKilled
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +38,22 @@ class FluxTextEngine(Engine[None]):
     def generate(self, job: EngineJob, prepared: None, progress: StepCallback) -> GenerationResult:
         request = TextToImage.from_params(job.params)
         with self.home.use(self.repo) as pipe:
-            images = run_text_to_image(pipe, self.home.device, request, progress)
+            images = run_text_to_image(pipe, self.home.device, request, progress, self.home.prompts)
         return GenerationResult(images=images, debugoutput=seeds_note(request))
+
+    def batch_signature(self, job: EngineJob, prepared: None) -> Hashable | None:
+        return TextToImage.from_params(job.params).loop_shape()
+
+    def generate_batch(self, items: list[BatchItem]) -> list[GenerationResult | TaskKilled]:
+        requests = [TextToImage.from_params(item.job.params) for item in items]
+        with self.home.use(self.repo) as pipe:
+            results = run_text_to_image_batch(
+                pipe, self.home.device, requests, [item.progress for item in items], self.home.prompts
+            )
+        return [
+            result if isinstance(result, TaskKilled) else GenerationResult(result, seeds_note(request))
+            for result, request in zip(results, requests, strict=True)
+        ]
 
 
 def seeds_note(request: TextToImage) -> str:

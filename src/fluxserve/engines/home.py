@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fluxserve.engines.base import EngineConfig
+from fluxserve.engines.prompt_cache import PromptCache
 from fluxserve.engines.spec import model_repo
 from fluxserve.engines.weights import FLUX_DEV, WeightsSource, load_or_explain, resolve_source
 
@@ -94,6 +95,7 @@ class ModelHome:
         self._lock = threading.RLock()  # guards the maps above, and loading
         self._offload_lock = threading.Lock()
         self._offloaded: str | None = None
+        self.prompts = PromptCache(config.prompt_cache_size)  # the encoders are shared: so is the cache
 
     # ------------------------------------------------------------------ public
 

@@ -80,12 +80,15 @@ def _flux2_tokens(pipe: Any, batch: Any) -> Any:
     return latents.reshape(size, channels, height * width).permute(0, 2, 1)
 
 
-def preview_source(pipe: Any, latents: Any, height: int, width: int) -> Callable[[], np.ndarray | None]:
-    """What the step callback hands on: computes the RGB preview of ``latents`` only when called."""
+def preview_source(
+    pipe: Any, latents: Any, height: int, width: int, row: int = 0
+) -> Callable[[], np.ndarray | None]:
+    """What the step callback hands on: computes the RGB preview of ``latents[row]`` (one batch
+    row: a batched call previews each task's first image) only when called."""
 
     def make() -> np.ndarray | None:
         rows, cols = token_grid(height, width)
-        first = latents[0]
+        first = latents[row]
         if first.ndim != 2 or first.shape[0] != rows * cols:
             return None  # an unexpected layout: no preview rather than a wrong one
         projection = projection_for(pipe)

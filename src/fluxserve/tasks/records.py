@@ -96,6 +96,7 @@ class TaskRecord:
     callback_state: str
     callback_attempts: int
     outputs: list[OutputRecord] = field(default_factory=list)
+    batch_key: str = ""  # tasks with equal non-empty keys may run in one batch (catalog/batching.py)
 
     @property
     def taskid(self) -> str:

@@ -55,7 +55,9 @@ tasks = sa.Table(
     sa.Column("callback_state", sa.String(16), nullable=False, server_default="none"),
     sa.Column("callback_attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("callback_next_at", sa.Float, nullable=False, server_default="0"),
+    sa.Column("batch_key", sa.String(64), nullable=False, server_default=""),  # catalog/batching.py
     sa.Index("ix_tasks_claim", "status", "id"),
+    sa.Index("ix_tasks_batch_claim", "status", "batch_key", "id"),
     sa.Index("ix_tasks_callback", "callback_state", "callback_next_at"),
 )
 

@@ -109,9 +109,12 @@ class TaskStore:
         *,
         max_concurrent: int = 0,
         max_queued: int = 0,
+        batch_key: str = "",
     ) -> TaskRecord:
         """Queue a task. Over the project's ``max_concurrent`` unfinished tasks, or with ``max_queued``
         tasks already waiting, nothing is created (ConcurrencyLimitError / QueueFullError); 0 = no limit.
+        ``batch_key`` (:func:`fluxserve.catalog.batching.batch_key`): tasks with the same non-empty key
+        may be claimed together.
         """
         t = schema.tasks
         values = {
@@ -126,6 +129,7 @@ class TaskStore:
             "callbackurl": callbackurl,
             "debugoutput": debugoutput,
             "createtime": time.time(),
+            "batch_key": batch_key,
         }
         with self.engine.begin() as conn:
             if max_concurrent or max_queued:
@@ -247,6 +251,7 @@ class TaskStore:
             lease_expires_at=row["lease_expires_at"],
             callback_state=row["callback_state"],
             callback_attempts=row["callback_attempts"],
+            batch_key=row["batch_key"],
         )
 
     @staticmethod
@@ -351,17 +356,70 @@ class TaskStore:
         self, worker_id: str, lease_seconds: float, tools: Iterable[str] | None = None
     ) -> TaskRecord | None:
         """Take the oldest queued task (of ``tools``, if given): status task_accept, lease, attempts+1."""
+        claimed = self.claim_batch(worker_id, lease_seconds, tools, limit=1)
+        return claimed[0] if claimed else None
+
+    def claim_batch(
+        self, worker_id: str, lease_seconds: float, tools: Iterable[str] | None = None, limit: int = 1
+    ) -> list[TaskRecord]:
+        """Take the oldest queued task (of ``tools``) and, in the same statement, up to ``limit - 1``
+        more queued tasks with its batch key (none when its key is empty), oldest first.
+
+        One UPDATE whose row choice is a subquery: atomic on SQLite (the statement holds the write
+        lock) and on PostgreSQL (``FOR UPDATE SKIP LOCKED``: concurrent claimers take other rows).
+        """
+        t = schema.tasks
+        queued = self._queued(tools)
+        oldest, keyed = t.alias("oldest"), t.alias("keyed")  # not correlated with the outer rows
+        first = self._queued(tools, oldest).order_by(oldest.c.id).limit(1).scalar_subquery()
+        first_key = sa.select(keyed.c.batch_key).where(keyed.c.id == first).scalar_subquery()
+        company = sa.and_(t.c.batch_key == first_key, t.c.batch_key != "") if limit > 1 else sa.false()
+        chosen = queued.where(sa.or_(t.c.id == first, company)).order_by(t.c.id).limit(max(1, limit))
+        return self._take(chosen, worker_id, lease_seconds)  # the oldest is always among them
+
+    def claim_compatible(
+        self,
+        worker_id: str,
+        lease_seconds: float,
+        batch_key: str,
+        tools: Iterable[str] | None = None,
+        limit: int = 1,
+    ) -> list[TaskRecord]:
+        """Take up to ``limit`` queued tasks with ``batch_key`` (non-empty) to join a running claim."""
+        if not batch_key or limit < 1:
+            return []
+        t = schema.tasks
+        company = self._queued(tools).where(t.c.batch_key == batch_key).order_by(t.c.id).limit(limit)
+        return self._take(company, worker_id, lease_seconds)
+
+    def has_queued(self, tools: Iterable[str] | None = None) -> bool:
+        """Whether any task (of ``tools``) is waiting."""
+        with self.engine.connect() as conn:
+            return conn.execute(self._queued(tools).limit(1)).first() is not None
+
+    @staticmethod
+    def _queued(tools: Iterable[str] | None, t: sa.FromClause = schema.tasks) -> sa.Select:
+        candidate = sa.select(t.c.id).where(t.c.status == TaskStatus.QUEUE.value)
+        return candidate if tools is None else candidate.where(t.c.tool.in_(list(tools)))
+
+    def _take(self, chosen: sa.Select, worker_id: str, lease_seconds: float) -> list[TaskRecord]:
+        """Claim the queued rows ``chosen`` selects (their ids), in one UPDATE; oldest first.
+
+        The choice is a materialised CTE with ``FOR UPDATE SKIP LOCKED``: PostgreSQL evaluates it
+        once and locks exactly those rows (an ``IN (subquery … LIMIT n FOR UPDATE)`` may be
+        re-run per row and take more than n). SQLite ignores both hints; its UPDATE holds the
+        write lock for the whole statement.
+        """
         t = schema.tasks
         now = time.time()
-        candidate = sa.select(t.c.id).where(t.c.status == TaskStatus.QUEUE.value)
-        if tools is not None:
-            candidate = candidate.where(t.c.tool.in_(list(tools)))
-        candidate = candidate.order_by(t.c.id).limit(1).with_for_update(skip_locked=True).scalar_subquery()
+        rows_cte = chosen.with_for_update(skip_locked=True).cte("chosen")
+        rows_cte = rows_cte.prefix_with("MATERIALIZED", dialect="postgresql")
+        chosen_ids = sa.select(rows_cte.c.id)
         with self.engine.begin() as conn:
-            row = (
+            rows = (
                 conn.execute(
                     sa.update(t)
-                    .where(t.c.id == candidate, t.c.status == TaskStatus.QUEUE.value)
+                    .where(t.c.id.in_(chosen_ids), t.c.status == TaskStatus.QUEUE.value)
                     .values(
                         status=TaskStatus.ACCEPT.value,
                         accepttime=now,
@@ -373,9 +431,11 @@ class TaskStore:
                     .returning(*t.c)
                 )
                 .mappings()
-                .first()
+                .all()
             )
-        return None if row is None else self._record(row)  # outputs come only with the end
+        return sorted(
+            (self._record(row) for row in rows), key=lambda task: task.id
+        )  # outputs come with the end
 
     def advance(
         self,

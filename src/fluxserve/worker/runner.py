@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import threading
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from fluxserve.catalog import Catalog, ToolSpec
 from fluxserve.catalog.images import ImageRef, image_refs
-from fluxserve.engines.base import EngineJob, GeneratedImage
+from fluxserve.engines.base import BatchItem, Engine, EngineJob, GeneratedImage, GenerationResult
 from fluxserve.engines.registry import EngineRegistry
 from fluxserve.errors import ClientError, TaskFailure, TaskKilled
 from fluxserve.logs import task_context
@@ -21,7 +24,8 @@ from fluxserve.tasks.records import PREVIEWS_INPUT, NewOutput, TaskRecord
 from fluxserve.tasks.status import TaskStatus
 from fluxserve.tasks.store import TaskStore, random_token
 from fluxserve.tasks.workers import WorkerDirectory
-from fluxserve.worker.kill import KillWatch
+from fluxserve.worker.batching import claim_batch
+from fluxserve.worker.kill import KillCheck, KillWatch
 from fluxserve.worker.lease import LeaseKeeper, new_worker_id
 from fluxserve.worker.presence import Presence, describe_worker
 from fluxserve.worker.progress import (
@@ -45,6 +49,8 @@ class WorkerOptions:
     tools: tuple[str, ...] | None = None  # the tools this worker claims (None: every catalog tool)
     unavailable: dict[str, str] = field(default_factory=dict)  # tool -> why not (for the directory)
     device: str = "auto"
+    max_batch: int = 1  # compatible tasks claimed and run together (FLUXSERVE_MAX_BATCH)
+    batch_wait_seconds: float = 0.0  # how long an idle queue is watched for company (FLUXSERVE_BATCH_WAIT_MS)
 
 
 class _Lost(Exception):
@@ -146,23 +152,31 @@ class Worker:
                 self._wake.clear()
 
     def run_once(self) -> bool:
-        """Claim and run one task; False when the queue was empty."""
+        """Claim and run one task, or a batch of compatible ones; False when the queue was empty."""
         with self._busy_lock:
             if self._draining.is_set():
                 return False
             self._busy += 1
         try:
-            task = self.store.claim(self.worker_id, self.options.lease_seconds, tools=self._tools())
-            if task is None:
+            tasks = claim_batch(
+                self.store,
+                self.worker_id,
+                self.options.lease_seconds,
+                self._tools(),
+                self.options.max_batch,
+                self.options.batch_wait_seconds,
+            )
+            if not tasks:
                 return False
-            self._leases.hold(task.id)
-            self.kills.forget(task.id)  # a request for an earlier attempt is not for this one
+            for task in tasks:
+                self._leases.hold(task.id)
+                self.kills.forget(task.id)  # a request for an earlier attempt is not for this one
             try:
-                with task_context(task.id, _project_name(self.store, task), task.tool):
-                    self._process(task)
+                self._run_tasks(tasks)
             finally:
-                self._leases.release(task.id)
-                self.kills.forget(task.id)
+                for task in tasks:
+                    self._leases.release(task.id)
+                    self.kills.forget(task.id)
             return True
         finally:
             with self._busy_lock:
@@ -174,12 +188,26 @@ class Worker:
             return list(self.options.tools)
         return [tool.tool for tool in self.catalog]
 
-    # --- one task -------------------------------------------------------------------------
+    # --- running claimed tasks -----------------------------------------------------------
 
-    def _process(self, task: TaskRecord) -> None:
+    def _run_tasks(self, tasks: list[TaskRecord]) -> None:
+        """Preprocess each task, then generate: alone, or together with the tasks its engine
+        can batch it with (equal ``batch_signature``)."""
+        members = [self._prepare(task) for task in tasks]
+        try:
+            for group in _groups(members):
+                if len(group) == 1:
+                    self._generate_alone(group[0])
+                else:
+                    self._generate_together(group)
+        finally:
+            for member in members:
+                shutil.rmtree(member.workdir, ignore_errors=True)
+
+    def _prepare(self, task: TaskRecord) -> _Member:
+        """task_accept .. task_start: the task's job built and preprocessed (or the task ended)."""
         log.info("task %s (%s) claimed, attempt %d", task.id, task.tool, task.attempts)
         self._publish(task, TaskStatus.ACCEPT)
-        workdir = self.options.work_dir / task.uuid
         reporter = _Reporter(self, task)
         is_killed = self.kills.checker(task.id)  # in memory; the store's flag once a second at most
         progress = StepProgress(
@@ -188,40 +216,100 @@ class Worker:
             preview=preview_policy(task.inputs, self.options.preview_every_steps, reporter.preview),
         )
         is_killed.current_step = lambda: progress.step
-        try:
+        member = _Member(task, self.options.work_dir / task.uuid, is_killed, progress)
+        member.project = _project_name(self.store, task)
+        with self._ending(member):
             self._advance(task, TaskStatus.PREPROCESS_START, passing=(TaskStatus.ASSIGN,))
             spec = self.catalog.get(task.tool)
-            engine = self.engines.get(spec.engine)
-            workdir.mkdir(parents=True, exist_ok=True)
-            job = EngineJob(
+            member.engine = self.engines.get(spec.engine)
+            member.workdir.mkdir(parents=True, exist_ok=True)
+            member.job = EngineJob(
                 task_id=task.taskid,
                 tool=task.tool,
                 params={k: v for k, v in task.inputs.items() if k != PREVIEWS_INPUT},
-                images=self._images(spec, task, workdir / "inputs"),
-                workdir=workdir,
+                images=self._images(spec, task, member.workdir / "inputs"),
+                workdir=member.workdir,
                 should_stop=is_killed,
             )
-            prepared = engine.preprocess(job)
+            member.prepared = member.engine.preprocess(member.job)
             progress.check_killed()
             self._advance(task, TaskStatus.START, passing=(TaskStatus.PREPROCESS_END,))
-            result = engine.generate(job, prepared, progress)
-            progress.check_killed()
-            self._advance(task, TaskStatus.OUTPUT)
-            outputs = [self._store_image(task, index, image) for index, image in enumerate(result.images)]
-            self._finish(task, TaskStatus.POSTPROCESS_END, debugoutput=result.debugoutput, outputs=outputs)
-        except TaskKilled as exc:
-            arrived = is_killed.arrived_after_step
-            note = "" if arrived is None else f" The request reached this worker after step {arrived}."
-            self._finish(task, TaskStatus.CANCEL, debugoutput=f"Killed by request ({exc}).{note}")
-        except _Lost:
-            log.warning("task %s was taken away from this worker; dropping it", task.id)
-        except (TaskFailure, ClientError) as exc:
-            self._fail(task, str(exc))
+        return member
+
+    def _generate_alone(self, member: _Member) -> None:
+        with self._ending(member):
+            result = member.engine.generate(member.job, member.prepared, member.progress)
+            self._complete(member, result)
+
+    def _generate_together(self, group: list[_Member]) -> None:
+        """One batched engine call. A member killed mid-way is ended (task_cancel) at that step,
+        the others go on; if the batched call fails as a whole, each member runs alone instead
+        (e.g. a batch too big for the GPU's memory still gets its tasks done)."""
+        ids = ", ".join(str(member.task.id) for member in group)
+        log.info("running tasks %s in one batch", ids)
+        items = [
+            BatchItem(member.job, member.prepared, _EndOnKill(member.progress, self._ender(member)))
+            for member in group
+        ]
+        try:
+            results = group[0].engine.generate_batch(items)
         except Exception as exc:
-            log.exception("task %s failed unexpectedly", task.id)
-            self._fail(task, f"Internal error while running the task ({type(exc).__name__}: {exc}).")
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+            log.warning("the batch of tasks %s failed (%s); running them one at a time", ids, exc)
+            for member in group:
+                if not member.ended:
+                    self._generate_alone(member)
+            return
+        note = f"ran in one batch with {len(group) - 1} other task(s)"
+        for member, result in zip(group, results, strict=True):
+            if member.ended:
+                continue
+            with self._ending(member):
+                if isinstance(result, BaseException):
+                    raise result
+                result.debugoutput = f"{result.debugoutput}; {note}" if result.debugoutput else note
+                self._complete(member, result)
+
+    def _ender(self, member: _Member) -> Callable[[BaseException], None]:
+        """Ends ``member`` now with what its step callback raised (a kill: task_cancel)."""
+
+        def end(exc: BaseException) -> None:
+            with self._ending(member):
+                raise exc
+
+        return end
+
+    def _complete(self, member: _Member, result: GenerationResult) -> None:
+        """task_output .. task_postprocess_end: store the images and end the task."""
+        task = member.task
+        member.progress.check_killed()
+        self._advance(task, TaskStatus.OUTPUT)
+        outputs = [self._store_image(task, index, image) for index, image in enumerate(result.images)]
+        self._finish(task, TaskStatus.POSTPROCESS_END, debugoutput=result.debugoutput, outputs=outputs)
+        member.ended = True
+
+    @contextlib.contextmanager
+    def _ending(self, member: _Member) -> Iterator[None]:
+        """Runs a stage of ``member`` in its log context; what it raises ends the task (kill:
+        task_cancel, failure: pexit 1) and marks the member ended."""
+        task = member.task
+        with task_context(task.id, member.project, task.tool):
+            try:
+                yield
+            except TaskKilled as exc:
+                member.ended = True
+                arrived = member.is_killed.arrived_after_step
+                note = "" if arrived is None else f" The request reached this worker after step {arrived}."
+                self._finish(task, TaskStatus.CANCEL, debugoutput=f"Killed by request ({exc}).{note}")
+            except _Lost:
+                member.ended = True
+                log.warning("task %s was taken away from this worker; dropping it", task.id)
+            except (TaskFailure, ClientError) as exc:
+                member.ended = True
+                self._fail(task, str(exc))
+            except Exception as exc:
+                member.ended = True
+                log.exception("task %s failed unexpectedly", task.id)
+                self._fail(task, f"Internal error while running the task ({type(exc).__name__}: {exc}).")
 
     def _images(self, tool: ToolSpec, task: TaskRecord, scratch: Path) -> dict[str, ImageRef]:
         """The task's image references, stored files with a local path (fetched from an object store
@@ -268,6 +356,56 @@ class Worker:
             storage_key=key,
             accesskey=random_token(),
         )
+
+
+@dataclass
+class _Member:
+    """One claimed task on its way through this worker (alone or in a batch)."""
+
+    task: TaskRecord
+    workdir: Path
+    is_killed: KillCheck
+    progress: StepProgress
+    project: str = ""
+    engine: Engine | None = None
+    job: EngineJob | None = None
+    prepared: Any = None
+    ended: bool = False  # reached a terminal status (or was lost): nothing more to do
+
+
+def _groups(members: list[_Member]) -> list[list[_Member]]:
+    """The members still running, grouped by (engine, batch signature); unbatchable ones alone."""
+    groups: dict[Hashable, list[_Member]] = {}
+    for member in members:
+        if member.ended:
+            continue
+        try:
+            signature = member.engine.batch_signature(member.job, member.prepared)
+        except Exception:
+            log.exception("task %s: no batch signature; running it alone", member.task.id)
+            signature = None
+        key = ("alone", member.task.id) if signature is None else (id(member.engine), signature)
+        groups.setdefault(key, []).append(member)
+    return list(groups.values())
+
+
+class _EndOnKill:
+    """A batch member's step callback: when the member is killed, ``end`` ends its task at once,
+    then TaskKilled goes on to the engine, which drops the member from the batch."""
+
+    def __init__(self, progress: StepProgress, end: Callable[[BaseException], None]) -> None:
+        self._progress = progress
+        self._end = end
+
+    def __call__(self, step: int, total: int) -> None:
+        try:
+            self._progress(step, total)
+        except TaskKilled as exc:
+            self._end(exc)
+            raise
+
+    def take_preview(self, step: int, total: int, source: Callable[[], Any]) -> None:
+        self._progress.take_preview(step, total, source)
 
 
 class _Reporter:

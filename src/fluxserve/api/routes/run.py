@@ -15,6 +15,7 @@ from fluxserve.api.images import resolve_images
 from fluxserve.api.limits import check_task_size
 from fluxserve.api.responses import JSONResponse
 from fluxserve.api.services import ApiServices
+from fluxserve.catalog.batching import batch_key
 from fluxserve.catalog.coerce import InvalidValue, http_url, looks_like_http_url
 from fluxserve.catalog.model import ToolSpec
 from fluxserve.catalog.request import validate_request
@@ -77,6 +78,7 @@ def _create_task(
         debugoutput=note,
         max_concurrent=project.max_concurrent,
         max_queued=svc.max_queued_tasks,
+        batch_key=batch_key(spec, validated.values),  # hidden inputs (previews) never split a batch
     )
 
 

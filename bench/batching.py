@@ -1,0 +1,135 @@
+"""Cross-request batching: the same queued tasks run batched vs one at a time, side by side.
+
+Usage: ``python bench/batching.py [--weights DIR] [--count 8] [--size 128] [--steps 4] [--rounds 3]``.
+Without ``--weights`` it builds the tiny FLUX.1 weights in a temporary folder. Each case queues
+``--count`` Krea tasks in a fresh SQLite store and times an in-process worker (the real claim →
+preprocess → generate → PNG → store path, no HTTP) from start until every task has ended:
+
+* same shape: every task at ``--size``², ``--steps`` steps, different prompts and seeds —
+  ``FLUXSERVE_MAX_BATCH=count`` (one batched call) vs ``1`` (one call per task);
+* mixed shapes: every task a different width (no two can share a loop), the same two settings —
+  batching falls back to single calls; the figure is what the attempt costs.
+
+Modes alternate within each round (the machine may be shared); the medians are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from fluxserve.catalog import Catalog
+from fluxserve.catalog.batching import batch_key
+from fluxserve.catalog.request import validate_request
+from fluxserve.engines.base import EngineConfig
+from fluxserve.engines.registry import EngineRegistry
+from fluxserve.engines.tiny import build_tiny_weights
+from fluxserve.storage import open_storage
+from fluxserve.tasks import schema
+from fluxserve.tasks.status import TaskStatus
+from fluxserve.tasks.store import TaskStore
+from fluxserve.worker.runner import Worker, WorkerOptions
+
+KREA = "black-forest-labs/FLUX.1-Krea-dev"
+
+
+class _NoEvents:
+    def publish(self, event) -> None:
+        pass
+
+
+def _queue(store: TaskStore, project_id: int, shapes: list[tuple[int, int]], steps: int) -> list[int]:
+    tool = Catalog.builtin().get(KREA)
+    ids = []
+    for index, (width, height) in enumerate(shapes):
+        raw = {"prompt": f"a lighthouse, take {index}", "seed": str(index), "steps": str(steps)}
+        values = validate_request(tool, {**raw, "width": str(width), "height": str(height)}).values
+        ids.append(store.create_task(project_id, KREA, values, {}, batch_key=batch_key(tool, values)).id)
+    return ids
+
+
+def _ended(store: TaskStore) -> int:
+    t = schema.tasks
+    ended = [TaskStatus.POSTPROCESS_END.value, TaskStatus.CANCEL.value]
+    with store.engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).where(t.c.status.in_(ended))).scalar_one()
+
+
+def _run_case(engines: EngineRegistry, folder: Path, shapes, steps: int, max_batch: int) -> float:
+    """Seconds for one worker to end every queued task (the worker starts after they are queued)."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    store = TaskStore.open(f"sqlite:///{folder / 'tasks.db'}")
+    project = store.ensure_project("bench", "secret", False)
+    ids = _queue(store, project.id, shapes, steps)
+    options = WorkerOptions(
+        lease_seconds=60,
+        poll_interval=0.01,
+        work_dir=folder / "work",
+        max_batch=max_batch,
+        batch_wait_seconds=0.01,  # FLUXSERVE_BATCH_WAIT_MS's default
+        device="cpu",
+    )
+    worker = Worker(
+        store, Catalog.builtin(), engines, open_storage("", folder / "files"), _NoEvents(), options
+    )
+    started = time.perf_counter()
+    worker.start()
+    try:
+        while _ended(store) < len(ids):  # one cheap query: polling must not steal the worker's CPU
+            time.sleep(0.02)
+        elapsed = time.perf_counter() - started
+    finally:
+        worker.stop()
+        store.engine.dispose()
+    failed = [task_id for task_id in ids if store.get(task_id).pexit != "0"]
+    if failed:
+        raise SystemExit(f"tasks {failed} failed")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--weights", type=Path, default=None)
+    parser.add_argument("--count", type=int, default=8)
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    scratch = Path(tempfile.mkdtemp(prefix="fluxserve-bench-batching-"))
+    try:
+        weights = args.weights or build_tiny_weights(scratch / "weights")
+        engines = EngineRegistry(EngineConfig(data_dir=scratch / "data", weights=str(weights), device="cpu"))
+        same = [(args.size, args.size)] * args.count
+        mixed = [(args.size + 16 * index, args.size) for index in range(args.count)]
+        _run_case(engines, scratch / "warm", same[:2], args.steps, 2)  # load the model, fit nothing else
+        cases = {
+            ("same shape", "batched"): (same, args.count),
+            ("same shape", "one at a time"): (same, 1),
+            ("mixed shapes", "batched"): (mixed, args.count),
+            ("mixed shapes", "one at a time"): (mixed, 1),
+        }
+        times: dict[tuple[str, str], list[float]] = {case: [] for case in cases}
+        for _ in range(args.rounds):
+            for case, (shapes, max_batch) in cases.items():
+                times[case].append(_run_case(engines, scratch / "case", shapes, args.steps, max_batch))
+        print(f"{args.count} queued Krea tasks, {args.size}px, {args.steps} steps: {args.rounds} rounds")
+        for case, values in times.items():
+            runs = ", ".join(f"{value:.2f}" for value in values)
+            print(f"{case[0]:>13} {case[1]:>14}: median {statistics.median(values):7.2f} s   ({runs})")
+        for shape in ("same shape", "mixed shapes"):
+            single = statistics.median(times[(shape, "one at a time")])
+            batched = statistics.median(times[(shape, "batched")])
+            print(f"{shape:>13}: one-at-a-time / batched = {single / batched:.2f}x")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
