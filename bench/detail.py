@@ -1,8 +1,10 @@
 """Task/Detail throughput: fluxserve's signed Detail vs a bare Starlette route answering the same JSON.
 
-Both run on the same stack (uvicorn, one process, same log level) on 127.0.0.1 and are loaded with
-`wrk` (32 connections), one after the other in this run. The fluxserve answer is for a finished task
-with one output (auth, body parsing, the task and its outputs from the store, the wire JSON).
+Both run on the same stack (uvicorn with the same HTTP parser and event loop, one process, same
+log level, no access log, the same niceness as serve's HTTP thread, FLUXSERVE_API_NICE's default)
+on 127.0.0.1 and are loaded with `wrk` (32 connections), one after the other in this run. The
+fluxserve answer is for a finished task with one output (auth, body parsing, the task and its
+outputs, the wire JSON), and is checked to be that task's answer before the load starts.
 Usage:
     .venv/bin/python bench/detail.py [--seconds 10] [--connections 32]
 """
@@ -29,6 +31,7 @@ KREA = "black-forest-labs/FLUX.1-Krea-dev"
 
 BARE_APP = """
 import os, sys
+os.nice(int(os.environ["BENCH_NICE"]))
 import uvicorn
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse
@@ -39,7 +42,8 @@ async def detail(request):
     await request.body()
     return JSONResponse(payload)
 app = Starlette(routes=[Route("/v1/Task/Detail", detail, methods=["POST"])])
-uvicorn.run(app, host="127.0.0.1", port=int(os.environ["BENCH_PORT"]), log_level="warning")
+port = int(os.environ["BENCH_PORT"])
+uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 """
 
 
@@ -74,7 +78,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
     args = parser.parse_args()
+    from fluxserve.config import Settings
     from fluxserve.engines.tiny import build_tiny_weights
+
+    nice = os.environ.get("FLUXSERVE_API_NICE", str(Settings.model_fields["api_nice"].default))
 
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
@@ -86,12 +93,18 @@ def main() -> None:
             task = service.wait(taskid)
             body = json.dumps({"taskid": taskid})
             answer = service.post("/v1/Task/Detail", json={"taskid": taskid}).json()
+            assert answer["result"] is True and answer["tasklist"][0]["id"] == taskid, answer
             payload = tmp / "payload.json"
             payload.write_text(json.dumps(answer))
             port = free_port()
             bare = subprocess.Popen(
                 [sys.executable, "-c", BARE_APP],
-                env={**os.environ, "BENCH_PAYLOAD": str(payload), "BENCH_PORT": str(port)},
+                env={
+                    **os.environ,
+                    "BENCH_PAYLOAD": str(payload),
+                    "BENCH_PORT": str(port),
+                    "BENCH_NICE": nice,
+                },
             )
             try:
                 bare_url = f"http://127.0.0.1:{port}/v1/Task/Detail"

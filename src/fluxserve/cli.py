@@ -43,6 +43,7 @@ def serve() -> None:
             host=settings.host,
             port=settings.port,
             log_level=settings.log_level.lower(),
+            access_log=settings.access_log,
             log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
             timeout_graceful_shutdown=10,  # open SSE streams (/v1/Task/Events) must not block a stop
         )

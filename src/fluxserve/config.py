@@ -109,6 +109,7 @@ class Settings(BaseSettings):
     bfl_max_retries: int = 4  # per HTTP request, after 429 / 5xx / network errors
     bfl_retry_delay: float = 1.0  # first retry wait, doubled per retry
     log_level: str = "INFO"
+    access_log: bool = False  # uvicorn's line per HTTP request (off: clients poll Detail all the time)
     log_format: str = "text"  # text | json (one JSON object per line, with task id, project, tool)
     backends: dict[str, str] = Field(default_factory=dict)  # tool slug -> backend, from FLUXSERVE_BACKEND_*
 

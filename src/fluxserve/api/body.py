@@ -70,8 +70,15 @@ async def parse_body(request: Request, max_bytes: int) -> ParsedBody:
     content_type = request.headers.get("content-type", "").lower()
     if content_type.startswith("multipart/form-data") and "boundary=" in content_type:
         body = await _parse_multipart(request, max_bytes)
-    else:
-        body = _parse_text(await _read_limited(request, max_bytes), content_type)
+        check_fields(body)
+        return body
+    return parse_text_body(await _read_limited(request, max_bytes), content_type)
+
+
+def parse_text_body(raw: bytes, content_type: str) -> ParsedBody:
+    """A body that is not real multipart (JSON, form fields, or JSON under a boundary-less multipart
+    header), checked by :func:`check_fields`. ``content_type`` is lower-case."""
+    body = _parse_text(raw, content_type)
     check_fields(body)
     return body
 
@@ -101,13 +108,16 @@ def parse_json_text(text: str) -> Any:
     text instead of escaping as something else.
     """
     try:
-        return json.loads(text, parse_int=_parse_int)
+        return _DECODER.decode(text)
     except RecursionError:
         raise ValueError("the JSON is nested too deeply") from None
 
 
 def _parse_int(digits: str) -> int | str:
     return int(digits) if len(digits.lstrip("-")) <= MAX_NUMBER_DIGITS else digits
+
+
+_DECODER = json.JSONDecoder(parse_int=_parse_int)  # json.loads(text, parse_int=…) builds one per call
 
 
 def _parse_json_object(text: str) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
@@ -17,13 +19,28 @@ def services(request: Request) -> ApiServices:
 
 async def authenticated(request: Request) -> Project:
     """The request's project; from the project cache without leaving the event loop when it can."""
-    svc = services(request)
     client_ip = request.client.host if request.client else ""
-    if svc.projects.cached((request.headers.get("x-api-key") or "").strip()) is not None:
-        return authenticate(request.headers, svc.projects, svc.nonce_max_age_seconds, None, client_ip)
+    return await project_of(services(request), request.headers, client_ip)
+
+
+async def project_of(svc: ApiServices, headers: Mapping[str, str], client_ip: str) -> Project:
+    """``authenticate`` on the event loop when the key is cached, else in a thread (a store read)."""
+    project = svc.projects.cached((headers.get("x-api-key") or "").strip())
+    if project is not None:
+        return authenticate(headers, _Known(project), svc.nonce_max_age_seconds, None, client_ip)
     return await run_in_threadpool(
-        authenticate, request.headers, svc.projects, svc.nonce_max_age_seconds, None, client_ip
+        authenticate, headers, svc.projects, svc.nonce_max_age_seconds, None, client_ip
     )
+
+
+class _Known:
+    """The project already looked up for this key (``authenticate`` checks the rest)."""
+
+    def __init__(self, project: Project) -> None:
+        self._project = project
+
+    def project_by_key(self, api_key: str) -> Project | None:
+        return self._project if api_key == self._project.api_key else None
 
 
 async def body(request: Request) -> ParsedBody:

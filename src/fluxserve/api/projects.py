@@ -9,6 +9,7 @@ what a lost notification could cost. Unknown keys are not cached (a flood of mad
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -23,7 +24,7 @@ class ProjectCache:
     def __init__(self, store: TaskStore, max_age: float = 5.0, marker: Path | None = None) -> None:
         self._store = store
         self._max_age = max_age
-        self._marker = marker
+        self._marker = None if marker is None else os.fspath(marker)  # os.stat on a str: cheapest
         self._marker_seen = self._marker_stamp()
         self._entries: dict[str, tuple[float, Project]] = {}
         self._lock = threading.Lock()
@@ -32,7 +33,7 @@ class ProjectCache:
         if self._marker is None:
             return 0
         try:
-            return self._marker.stat().st_mtime_ns
+            return os.stat(self._marker).st_mtime_ns
         except OSError:
             return 0
 

@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import orjson
+
 from fluxserve.api.cluster import ClusterView
 from fluxserve.api.projects import ProjectCache
 from fluxserve.api.task_cache import TaskCache
@@ -17,7 +19,9 @@ from fluxserve.tasks.events import EventBus
 from fluxserve.tasks.records import TaskRecord
 from fluxserve.tasks.status import TaskStatus
 from fluxserve.tasks.store import TaskStore
-from fluxserve.wire import task_to_wire
+from fluxserve.wire import ok_body, task_to_wire
+
+_MAX_DETAILS = 10_000  # encoded Detail answers kept (the task cache holds the records themselves)
 
 
 def _always_available(_engine: str) -> str | None:
@@ -46,10 +50,27 @@ class ApiServices:
     projects_marker: Path | None = None  # touched by `fluxserve project`: drop cached keys at once
     projects: ProjectCache = field(init=False)
     tasks: TaskCache = field(init=False)  # Detail's reads, dropped by every event of their task
+    _details: dict[int, tuple[TaskRecord, bytes]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.projects = ProjectCache(self.store, self.project_cache_seconds, self.projects_marker)
         self.tasks = TaskCache(self.store, live_seconds=self.live_poll_seconds)
+
+    def detail_json(self, task: TaskRecord) -> bytes:
+        """Task/Detail's answer for ``task``, encoded; kept while the task cache hands out the same
+        record (a repeated poll of an unchanged task), so it is rendered once per change.
+
+        A queued task is rendered every time: its waiting note follows the workers, not the task.
+        """
+        memo = self._details.get(task.id)
+        if memo is not None and memo[0] is task:
+            return memo[1]
+        encoded = orjson.dumps(ok_body(total="1", tasklist=[self.task_json(task)]))
+        if task.status is not TaskStatus.QUEUE:
+            if len(self._details) >= _MAX_DETAILS:
+                self._details.clear()
+            self._details[task.id] = (task, encoded)
+        return encoded
 
     def tool_of(self, task: TaskRecord) -> ToolSpec | None:
         try:

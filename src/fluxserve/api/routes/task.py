@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import time
 
+import orjson
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
+from starlette.responses import Response
 
 from fluxserve.api.deps import authenticated, body, services, text_field
 from fluxserve.api.paging import LIMIT, START, paging_value
 from fluxserve.api.responses import JSONResponse
+from fluxserve.api.services import ApiServices
 from fluxserve.errors import MissingIdentifierError
 from fluxserve.tasks.ends import publish_end
 from fluxserve.tasks.records import Project, TaskRecord
@@ -21,35 +24,53 @@ router = APIRouter()
 
 
 async def _find_task(request: Request, project: Project) -> TaskRecord:
-    fields = (await body(request)).fields
+    return await find_task(services(request), project, (await body(request)).fields)
+
+
+async def find_task(svc: ApiServices, project: Project, fields: dict) -> TaskRecord:
+    """The project's task named by ``taskid``, ``tasktoken``/``socketaccesstoken`` or ``uuid``."""
     taskid = text_field(fields, "taskid", "id")
     token = text_field(fields, "tasktoken", "socketaccesstoken")
     task_uuid = text_field(fields, "uuid")
     if not (taskid or token or task_uuid):
         raise MissingIdentifierError("Give the task as 'taskid', 'tasktoken', 'socketaccesstoken' or 'uuid'.")
-    tasks = services(request).tasks
-    cached = tasks.cached(project.id, taskid=taskid, token=token) if not task_uuid else None
+    cached = svc.tasks.cached(project.id, taskid=taskid, token=token) if not task_uuid else None
     if cached is not None:  # answered without leaving the event loop
         return cached
-    return await run_in_threadpool(tasks.find, project.id, taskid=taskid, token=token, task_uuid=task_uuid)
+    find = svc.tasks.find
+    return await run_in_threadpool(find, project.id, taskid=taskid, token=token, task_uuid=task_uuid)
+
+
+async def detail_answer(svc: ApiServices, project: Project, fields: dict) -> bytes:
+    """Task/Detail's answer, encoded (also served by the hot path, ``api/fast.py``)."""
+    return svc.detail_json(await find_task(svc, project, fields))
+
+
+async def list_answer(svc: ApiServices, project: Project, fields: dict) -> bytes:
+    """Task/List's answer, encoded (also served by the hot path, ``api/fast.py``)."""
+    start = paging_value(fields, START)
+    limit = paging_value(fields, LIMIT)
+    total, tasks = await run_in_threadpool(svc.store.list, project.id, start, limit)
+    return orjson.dumps(ok_body(total=str(total), tasklist=[svc.task_json(task) for task in tasks]))
 
 
 @router.post("/v1/Task/Detail")
 async def task_detail(request: Request) -> JSONResponse:
+    """Answered by the hot path (``api/fast.py``) for every body but real multipart; kept here for
+    those and for the OpenAPI document."""
     project = await authenticated(request)
-    task = await _find_task(request, project)
-    return JSONResponse(ok_body(total="1", tasklist=[services(request).task_json(task)]))
+    return _encoded(await detail_answer(services(request), project, (await body(request)).fields))
 
 
 @router.post("/v1/Task/List")
 async def task_list(request: Request) -> JSONResponse:
+    """Answered by the hot path like Task/Detail."""
     project = await authenticated(request)
-    fields = (await body(request)).fields
-    start = paging_value(fields, START)
-    limit = paging_value(fields, LIMIT)
-    svc = services(request)
-    total, tasks = await run_in_threadpool(svc.store.list, project.id, start, limit)
-    return JSONResponse(ok_body(total=str(total), tasklist=[svc.task_json(task) for task in tasks]))
+    return _encoded(await list_answer(services(request), project, (await body(request)).fields))
+
+
+def _encoded(content: bytes) -> Response:
+    return Response(content, media_type="application/json")
 
 
 @router.post("/v1/Task/Cancel")
