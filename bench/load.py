@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import subprocess
 import sys
 import tempfile
@@ -75,7 +76,7 @@ def main() -> None:
                 time.sleep(1.0)
                 polled = throughput(one, args.count, args.size, args.steps)
             finally:
-                pollers.terminate()
+                pollers.send_signal(signal.SIGINT)  # wrk prints its summary on SIGINT
                 report = pollers.communicate()[0]
             serial = throughput(one, args.count, args.size, args.steps)  # one worker, for the scaling pair
         finally:

@@ -2,8 +2,11 @@
 HTTP service end to end (signed Run, queue, worker process, PNG storage, Detail polling, download).
 
 Both sides use one torch thread and encode each image as PNG, so the figures compare like with like;
-each case is measured side by side in one run. Prints images/s for both and their ratio. Usage:
-    .venv/bin/python bench/overhead.py [--count 40] [--cases 64x4,128x20]
+each case is measured side by side in one run. The service runs one task per pipeline call
+(FLUXSERVE_MAX_BATCH=1, like the direct side), so the ratio is the per-task overhead, not batching's
+gain (``--max-batch 4`` measures the service with batching). Prints images/s for both and their
+ratio. Usage:
+    .venv/bin/python bench/overhead.py [--count 40] [--cases 64x4,128x20] [--max-batch 1]
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=40)
     parser.add_argument("--cases", default="64x4,128x20", help="SIZExSTEPS,… (square images)")
+    parser.add_argument("--max-batch", type=int, default=1, help="the service's FLUXSERVE_MAX_BATCH")
     args = parser.parse_args()
     cases = [tuple(int(part) for part in case.split("x")) for case in args.cases.split(",")]
     import torch
@@ -70,8 +74,8 @@ def main() -> None:
         weights = build_tiny_weights(Path(tmp) / "weights")
         pipe = FluxPipeline.from_pretrained(str(weights / KREA), dtype=torch.float32)
         pipe.set_progress_bar_config(disable=True)
-        quiet = {"FLUXSERVE_LOG_LEVEL": "WARNING"}
-        service = Service(Path(tmp) / "data", weights=str(weights), env_overrides=quiet).start()
+        env = {"FLUXSERVE_LOG_LEVEL": "WARNING", "FLUXSERVE_MAX_BATCH": str(args.max_batch)}
+        service = Service(Path(tmp) / "data", weights=str(weights), env_overrides=env).start()
         try:
             for size, steps in cases:
                 direct_rate = direct(pipe, args.count, size, steps)
@@ -79,7 +83,10 @@ def main() -> None:
                 rows.append((size, steps, direct_rate, service_rate))
         finally:
             service.stop()
-    print(f"{args.count} generations per case, tiny FLUX.1, one torch thread, PNG encoded on both sides")
+    print(
+        f"{args.count} generations per case, tiny FLUX.1, one torch thread, PNG encoded on both sides, "
+        f"service FLUXSERVE_MAX_BATCH={args.max_batch}"
+    )
     print(f"{'case':>12} {'direct img/s':>13} {'service img/s':>14} {'service/direct':>15}")
     for size, steps, direct_rate, service_rate in rows:
         case = f"{size}²/{steps}"

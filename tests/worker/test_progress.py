@@ -6,7 +6,7 @@ import pytest
 
 from fluxserve.errors import TaskKilled
 from fluxserve.worker import progress as progress_module
-from fluxserve.worker.progress import StepProgress
+from fluxserve.worker.progress import StepProgress, ThrottledWrite
 
 
 class FakeClock:
@@ -96,3 +96,32 @@ def test_plain_callables_still_work_as_step_callbacks() -> None:
     seen = []
     report_step(lambda step, total: seen.append((step, total)), 1, 2, lambda: None)
     assert seen == [(1, 2)]
+
+
+def test_progress_writes_to_the_store_are_throttled() -> None:
+    """At most one write per interval; the first at once; a forced one (a preview) always."""
+    clock = FakeClock()
+    written: list[str] = []
+    writes = ThrottledWrite(written.append, interval=1.0, clock=clock)
+    assert writes.offer("step 1") is True
+    clock.now += 0.25
+    assert writes.offer("step 2") is False
+    clock.now += 0.5
+    assert writes.offer("step 3") is False
+    assert writes.offer("preview", force=True) is True
+    clock.now += 0.9
+    assert writes.offer("step 4") is False  # 0.9 s after the forced write
+    clock.now += 0.1
+    assert writes.offer("step 5") is True
+    assert written == ["step 1", "preview", "step 5"]
+
+
+def test_twenty_fast_steps_cost_one_progress_write() -> None:
+    """A 4-step task reporting every step within a second writes its progress line once."""
+    clock = FakeClock()
+    written: list[str] = []
+    writes = ThrottledWrite(written.append, interval=1.0, clock=clock)
+    for step in range(1, 21):
+        writes.offer(f"step {step}")
+        clock.now += 0.03
+    assert written == ["step 1"]

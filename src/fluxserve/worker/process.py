@@ -44,6 +44,7 @@ def run_worker(settings: Settings, parent_pid: int | None = None, threads: int |
     from fluxserve.worker.capabilities import assess
     from fluxserve.worker.kill import KillWatch
     from fluxserve.worker.runner import Worker, WorkerOptions
+    from fluxserve.worker.sending import EventSender
 
     store = TaskStore.open(settings.resolved_database_url)
     kills = KillWatch(store, fallback_seconds=settings.kill_poll_seconds)
@@ -51,6 +52,7 @@ def run_worker(settings: Settings, parent_pid: int | None = None, threads: int |
     endpoint = open_worker_endpoint(
         settings.resolved_database_url, settings.data_dir, lambda control: _on_control(control, kills, wake)
     )
+    publisher = EventSender(endpoint.send_event)
     catalog, engines = Catalog.builtin(), EngineRegistry(settings.engine_config())
     capabilities = assess(catalog, engines, settings.worker_tools)
     worker = Worker(
@@ -58,7 +60,7 @@ def run_worker(settings: Settings, parent_pid: int | None = None, threads: int |
         catalog,
         engines,
         settings.open_storage(),
-        _EndpointPublisher(endpoint),
+        publisher,
         WorkerOptions(
             threads=threads or settings.worker_threads,
             lease_seconds=settings.lease_seconds,
@@ -90,6 +92,7 @@ def run_worker(settings: Settings, parent_pid: int | None = None, threads: int |
     signal.signal(signal.SIGINT, on_signal)
     housekeeping = _housekeeping(settings, store, catalog) if parent_pid is None else []
     endpoint.start()
+    publisher.start()
     _import_engines()
     worker.start()
     for part in housekeeping:
@@ -102,6 +105,7 @@ def run_worker(settings: Settings, parent_pid: int | None = None, threads: int |
     worker.stop()
     for part in housekeeping:
         part.stop()
+    publisher.stop()  # the events still queued (the last task's end) go out first
     endpoint.stop()
     store.engine.dispose()
     log.info("worker %s stopped", worker.worker_id)
@@ -165,16 +169,6 @@ def _on_control(control, kills, wake: threading.Event) -> None:
         kills.request(control.task_id)
     elif control.kind == "wake":
         wake.set()
-
-
-class _EndpointPublisher:
-    """The worker's EventBus side: every event goes to the channel."""
-
-    def __init__(self, endpoint) -> None:
-        self._endpoint = endpoint
-
-    def publish(self, event) -> None:
-        self._endpoint.send_event(event)
 
 
 def _exit_if_orphaned(parent_pid: int | None) -> None:

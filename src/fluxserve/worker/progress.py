@@ -127,6 +127,38 @@ class StepProgress:
             raise TaskKilled("killed before generation started")
 
 
+class ThrottledWrite:
+    """Keeps a running task's progress line in the store at most once every ``interval`` seconds.
+
+    Every report still reaches the socket/SSE followers as an event at once (``StepProgress``'s own
+    throttle); the row only serves Detail readers and the followers' fallback reads, which may lag a
+    second. The first line is written at once; a line offered before ``interval`` has passed is
+    dropped — the next due one replaces it, and the task's end overwrites debugoutput anyway, so a
+    fast task's last progress line costs no write at all. ``force`` writes at once (a new preview:
+    Detail shows it before its event goes out; previews have their own every-N-steps pace).
+    """
+
+    def __init__(
+        self,
+        write: Callable[[str], None],
+        interval: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._write = write
+        self._interval = interval
+        self._clock = clock
+        self._last: float | None = None
+
+    def offer(self, text: str, force: bool = False) -> bool:
+        """Write ``text`` if a write is due (or ``force``); True when it was written."""
+        now = self._clock()
+        if not force and self._last is not None and now - self._last < self._interval:
+            return False
+        self._last = now
+        self._write(text)
+        return True
+
+
 def _elapsed(step: int, first_step: int, since_first: float) -> float:
     """Time for ``step`` steps, extrapolating the first step's duration from the later ones."""
     if step <= first_step or since_first <= 0:

@@ -31,6 +31,7 @@ from fluxserve.worker.presence import Presence, describe_worker
 from fluxserve.worker.progress import (
     Preview,
     StepProgress,
+    ThrottledWrite,
     preview_policy,
     progress_text,
 )
@@ -420,6 +421,8 @@ class _Reporter:
         self._task = task
         self._progress: dict[str, str] = {}
         self._preview = ""
+        store, worker_id = worker.store, worker.worker_id
+        self._writes = ThrottledWrite(lambda text: store.set_debugoutput(task.id, worker_id, text))
 
     def progress(self, message: dict[str, str]) -> None:
         self._progress = message
@@ -429,16 +432,16 @@ class _Reporter:
 
     def preview(self, preview: Preview) -> None:
         self._preview = preview.data_url()
-        self._store()
+        self._store(force=True)
         event = TaskEvent(
             self._task.taskid, self._task.token, PREVIEW_EVENT, preview.message(), droppable=True
         )
         self._worker.events.publish(event)
 
-    def _store(self) -> None:
+    def _store(self, force: bool = False) -> None:
         line = {**self._progress, "preview": self._preview} if self._preview else self._progress
         if line:
-            self._worker.store.set_debugoutput(self._task.id, self._worker.worker_id, progress_text(line))
+            self._writes.offer(progress_text(line), force)
 
 
 def _project_name(store: TaskStore, task: TaskRecord) -> str:
