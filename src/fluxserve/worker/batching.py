@@ -1,18 +1,35 @@
-"""Claiming a batch: the oldest queued task and its compatible company, waiting briefly for more.
+"""Batches of tasks in a worker: claiming one, and the bookkeeping of its members.
+
+Claiming: the oldest queued task and its compatible company, waiting briefly for more.
 
 Tasks are compatible when they have the same non-empty batch key (:mod:`fluxserve.catalog.batching`).
 After the first claim (which already takes every compatible queued task, up to ``max_batch``), the
 worker waits up to ``wait_seconds`` for more — but only while nothing else it could run is queued:
 holding an incompatible task back to fill a batch would cost more than the batch saves.
+
+Running (:class:`fluxserve.worker.runner.Worker`): each claimed task becomes a :class:`Member`;
+after preprocessing, members whose engine gives equal batch signatures share one
+``generate_batch`` call (:func:`batch_groups`); a member's step callback is wrapped in
+:class:`EndOnKill`, so a killed member ends at once while the others go on.
 """
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
+from fluxserve.engines.base import Engine, EngineJob
+from fluxserve.errors import TaskKilled
 from fluxserve.tasks.records import TaskRecord
 from fluxserve.tasks.store import TaskStore
+from fluxserve.worker.kill import KillCheck
+from fluxserve.worker.progress import StepProgress
+
+log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.005
 """How often the queue is read while waiting for company (one indexed query)."""
@@ -39,3 +56,57 @@ def claim_batch(
         sleep(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
         batch += store.claim_compatible(worker_id, lease_seconds, key, tools, limit=max_batch - len(batch))
     return batch
+
+
+@dataclass
+class Member:
+    """One claimed task on its way through this worker (alone or in a batch)."""
+
+    task: TaskRecord
+    workdir: Path
+    is_killed: KillCheck
+    progress: StepProgress
+    project: str = ""
+    engine: Engine | None = None
+    job: EngineJob | None = None
+    prepared: Any = None
+    ended: bool = False  # reached a terminal status (or was lost): nothing more to do
+
+
+def running(members: list[Member]) -> list[Member]:
+    return [member for member in members if not member.ended]
+
+
+def batch_groups(members: list[Member]) -> list[list[Member]]:
+    """The members still running, grouped by (engine, batch signature); unbatchable ones alone."""
+    groups: dict[Hashable, list[Member]] = {}
+    for member in members:
+        if member.ended:
+            continue
+        try:
+            signature = member.engine.batch_signature(member.job, member.prepared)
+        except Exception:
+            log.exception("task %s: no batch signature; running it alone", member.task.id)
+            signature = None
+        key = ("alone", member.task.id) if signature is None else (id(member.engine), signature)
+        groups.setdefault(key, []).append(member)
+    return list(groups.values())
+
+
+class EndOnKill:
+    """A batch member's step callback: when the member is killed, ``end`` ends its task at once,
+    then TaskKilled goes on to the engine, which drops the member from the batch."""
+
+    def __init__(self, progress: StepProgress, end: Callable[[BaseException], None]) -> None:
+        self._progress = progress
+        self._end = end
+
+    def __call__(self, step: int, total: int) -> None:
+        try:
+            self._progress(step, total)
+        except TaskKilled as exc:
+            self._end(exc)
+            raise
+
+    def take_preview(self, step: int, total: int, source: Callable[[], Any]) -> None:
+        self._progress.take_preview(step, total, source)

@@ -6,14 +6,13 @@ import contextlib
 import logging
 import shutil
 import threading
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from fluxserve.catalog import Catalog, ToolSpec
 from fluxserve.catalog.images import ImageRef, image_refs
-from fluxserve.engines.base import BatchItem, Engine, EngineJob, GeneratedImage, GenerationResult
+from fluxserve.engines.base import BatchItem, EngineJob, GeneratedImage, GenerationResult
 from fluxserve.engines.registry import EngineRegistry
 from fluxserve.errors import ClientError, TaskFailure, TaskKilled
 from fluxserve.logs import task_context
@@ -24,8 +23,8 @@ from fluxserve.tasks.records import PREVIEWS_INPUT, NewOutput, TaskRecord
 from fluxserve.tasks.status import TaskStatus
 from fluxserve.tasks.store import TaskStore, random_token
 from fluxserve.tasks.workers import WorkerDirectory
-from fluxserve.worker.batching import claim_batch
-from fluxserve.worker.kill import KillCheck, KillWatch
+from fluxserve.worker.batching import EndOnKill, Member, batch_groups, claim_batch, running
+from fluxserve.worker.kill import KillWatch
 from fluxserve.worker.lease import LeaseKeeper, new_worker_id
 from fluxserve.worker.presence import Presence, describe_worker
 from fluxserve.worker.progress import (
@@ -192,11 +191,11 @@ class Worker:
     # --- running claimed tasks -----------------------------------------------------------
 
     def _run_tasks(self, tasks: list[TaskRecord]) -> None:
-        """Preprocess each task, then generate: alone, or together with the tasks its engine
-        can batch it with (equal ``batch_signature``)."""
-        members = [self._prepare(task) for task in tasks]
+        """Preprocess the claimed tasks, then generate: each alone, or together with the tasks its
+        engine can batch it with (equal ``batch_signature``)."""
+        members = self._prepare(tasks)
         try:
-            for group in _groups(members):
+            for group in batch_groups(members):
                 if len(group) == 1:
                     self._generate_alone(group[0])
                 else:
@@ -205,8 +204,30 @@ class Worker:
             for member in members:
                 shutil.rmtree(member.workdir, ignore_errors=True)
 
-    def _prepare(self, task: TaskRecord) -> _Member:
-        """task_accept .. task_start: the task's job built and preprocessed (or the task ended)."""
+    def _prepare(self, tasks: list[TaskRecord]) -> list[Member]:
+        """task_accept .. task_start: each task's job built and preprocessed (or the task ended).
+        Status moves are one write for every task of a batch."""
+        members = [self._member(task) for task in tasks]
+        self._advance_all(members, TaskStatus.PREPROCESS_START, passing=(TaskStatus.ASSIGN,))
+        for member in running(members):
+            with self._ending(member):
+                spec = self.catalog.get(member.task.tool)
+                member.engine = self.engines.get(spec.engine)
+                member.workdir.mkdir(parents=True, exist_ok=True)
+                member.job = EngineJob(
+                    task_id=member.task.taskid,
+                    tool=member.task.tool,
+                    params={k: v for k, v in member.task.inputs.items() if k != PREVIEWS_INPUT},
+                    images=self._images(spec, member.task, member.workdir / "inputs"),
+                    workdir=member.workdir,
+                    should_stop=member.is_killed,
+                )
+                member.prepared = member.engine.preprocess(member.job)
+                member.progress.check_killed()
+        self._advance_all(running(members), TaskStatus.START, passing=(TaskStatus.PREPROCESS_END,))
+        return members
+
+    def _member(self, task: TaskRecord) -> Member:
         log.info("task %s (%s) claimed, attempt %d", task.id, task.tool, task.attempts)
         self._publish(task, TaskStatus.ACCEPT)
         reporter = _Reporter(self, task)
@@ -217,50 +238,36 @@ class Worker:
             preview=preview_policy(task.inputs, self.options.preview_every_steps, reporter.preview),
         )
         is_killed.current_step = lambda: progress.step
-        member = _Member(task, self.options.work_dir / task.uuid, is_killed, progress)
+        member = Member(task, self.options.work_dir / task.uuid, is_killed, progress)
         member.project = _project_name(self.store, task)
-        with self._ending(member):
-            self._advance(task, TaskStatus.PREPROCESS_START, passing=(TaskStatus.ASSIGN,))
-            spec = self.catalog.get(task.tool)
-            member.engine = self.engines.get(spec.engine)
-            member.workdir.mkdir(parents=True, exist_ok=True)
-            member.job = EngineJob(
-                task_id=task.taskid,
-                tool=task.tool,
-                params={k: v for k, v in task.inputs.items() if k != PREVIEWS_INPUT},
-                images=self._images(spec, task, member.workdir / "inputs"),
-                workdir=member.workdir,
-                should_stop=is_killed,
-            )
-            member.prepared = member.engine.preprocess(member.job)
-            progress.check_killed()
-            self._advance(task, TaskStatus.START, passing=(TaskStatus.PREPROCESS_END,))
         return member
 
-    def _generate_alone(self, member: _Member) -> None:
+    def _generate_alone(self, member: Member) -> None:
+        result = None
         with self._ending(member):
             result = member.engine.generate(member.job, member.prepared, member.progress)
-            self._complete(member, result)
+        if result is not None:
+            self._complete([(member, result)])
 
-    def _generate_together(self, group: list[_Member]) -> None:
+    def _generate_together(self, group: list[Member]) -> None:
         """One batched engine call. A member killed mid-way is ended (task_cancel) at that step,
         the others go on; if the batched call fails as a whole, each member runs alone instead
         (e.g. a batch too big for the GPU's memory still gets its tasks done)."""
         ids = ", ".join(str(member.task.id) for member in group)
         log.info("running tasks %s in one batch", ids)
         items = [
-            BatchItem(member.job, member.prepared, _EndOnKill(member.progress, self._ender(member)))
+            BatchItem(member.job, member.prepared, EndOnKill(member.progress, self._ender(member)))
             for member in group
         ]
         try:
             results = group[0].engine.generate_batch(items)
         except Exception as exc:
             log.warning("the batch of tasks %s failed (%s); running them one at a time", ids, exc)
-            for member in group:
-                if not member.ended:
-                    self._generate_alone(member)
+            for member in running(group):
+                self._generate_alone(member)
             return
         note = f"ran in one batch with {len(group) - 1} other task(s)"
+        done = []
         for member, result in zip(group, results, strict=True):
             if member.ended:
                 continue
@@ -268,9 +275,10 @@ class Worker:
                 if isinstance(result, BaseException):
                     raise result
                 result.debugoutput = f"{result.debugoutput}; {note}" if result.debugoutput else note
-                self._complete(member, result)
+                done.append((member, result))
+        self._complete(done)
 
-    def _ender(self, member: _Member) -> Callable[[BaseException], None]:
+    def _ender(self, member: Member) -> Callable[[BaseException], None]:
         """Ends ``member`` now with what its step callback raised (a kill: task_cancel)."""
 
         def end(exc: BaseException) -> None:
@@ -279,17 +287,40 @@ class Worker:
 
         return end
 
-    def _complete(self, member: _Member, result: GenerationResult) -> None:
-        """task_output .. task_postprocess_end: store the images and end the task."""
-        task = member.task
-        member.progress.check_killed()
-        self._advance(task, TaskStatus.OUTPUT)
-        outputs = [self._store_image(task, index, image) for index, image in enumerate(result.images)]
-        self._finish(task, TaskStatus.POSTPROCESS_END, debugoutput=result.debugoutput, outputs=outputs)
-        member.ended = True
+    def _complete(self, done: list[tuple[Member, GenerationResult]]) -> None:
+        """task_output .. task_postprocess_end: store each task's images and end it."""
+        for member, _ in done:
+            with self._ending(member):
+                member.progress.check_killed()
+        done = [(member, result) for member, result in done if not member.ended]
+        self._advance_all([member for member, _ in done], TaskStatus.OUTPUT)
+        for member, result in done:
+            if member.ended:
+                continue
+            with self._ending(member):
+                task = member.task
+                outputs = [self._store_image(task, index, image) for index, image in enumerate(result.images)]
+                self._finish(
+                    task, TaskStatus.POSTPROCESS_END, debugoutput=result.debugoutput, outputs=outputs
+                )
+                member.ended = True
+
+    def _advance_all(
+        self, members: list[Member], status: TaskStatus, passing: tuple[TaskStatus, ...] = ()
+    ) -> None:
+        """Move every member to ``status`` in one write, an event for each step; a member that did
+        not move is no longer this worker's."""
+        moved = self.store.advance_many([m.task.id for m in members], self.worker_id, status, passing)
+        for member in members:
+            if member.task.id in moved:
+                for step in (*passing, status):
+                    self._publish(member.task, step)
+            else:
+                with self._ending(member):
+                    raise _Lost
 
     @contextlib.contextmanager
-    def _ending(self, member: _Member) -> Iterator[None]:
+    def _ending(self, member: Member) -> Iterator[None]:
         """Runs a stage of ``member`` in its log context; what it raises ends the task (kill:
         task_cancel, failure: pexit 1) and marks the member ended."""
         task = member.task
@@ -324,13 +355,6 @@ class Worker:
         except FileNotFoundError as exc:
             raise TaskFailure(f"An uploaded input file is no longer stored ({exc}).") from exc
 
-    def _advance(self, task: TaskRecord, status: TaskStatus, passing: tuple[TaskStatus, ...] = ()) -> None:
-        """One write for ``status`` and the ``passing`` statuses before it; an event for each."""
-        if not self.store.advance(task.id, self.worker_id, status, passing=passing):
-            raise _Lost
-        for step in (*passing, status):
-            self._publish(task, step)
-
     def _fail(self, task: TaskRecord, message: str) -> None:
         log.info("task %s failed: %s", task.id, message)
         self._finish(task, TaskStatus.POSTPROCESS_END, pexit="1", debugerror=message, debugoutput="")
@@ -357,56 +381,6 @@ class Worker:
             storage_key=key,
             accesskey=random_token(),
         )
-
-
-@dataclass
-class _Member:
-    """One claimed task on its way through this worker (alone or in a batch)."""
-
-    task: TaskRecord
-    workdir: Path
-    is_killed: KillCheck
-    progress: StepProgress
-    project: str = ""
-    engine: Engine | None = None
-    job: EngineJob | None = None
-    prepared: Any = None
-    ended: bool = False  # reached a terminal status (or was lost): nothing more to do
-
-
-def _groups(members: list[_Member]) -> list[list[_Member]]:
-    """The members still running, grouped by (engine, batch signature); unbatchable ones alone."""
-    groups: dict[Hashable, list[_Member]] = {}
-    for member in members:
-        if member.ended:
-            continue
-        try:
-            signature = member.engine.batch_signature(member.job, member.prepared)
-        except Exception:
-            log.exception("task %s: no batch signature; running it alone", member.task.id)
-            signature = None
-        key = ("alone", member.task.id) if signature is None else (id(member.engine), signature)
-        groups.setdefault(key, []).append(member)
-    return list(groups.values())
-
-
-class _EndOnKill:
-    """A batch member's step callback: when the member is killed, ``end`` ends its task at once,
-    then TaskKilled goes on to the engine, which drops the member from the batch."""
-
-    def __init__(self, progress: StepProgress, end: Callable[[BaseException], None]) -> None:
-        self._progress = progress
-        self._end = end
-
-    def __call__(self, step: int, total: int) -> None:
-        try:
-            self._progress(step, total)
-        except TaskKilled as exc:
-            self._end(exc)
-            raise
-
-    def take_preview(self, step: int, total: int, source: Callable[[], Any]) -> None:
-        self._progress.take_preview(step, total, source)
 
 
 class _Reporter:
