@@ -10,7 +10,9 @@ preprocess → generate → PNG → store path, no HTTP) from start until every 
 * mixed shapes: every task a different width (no two can share a loop), the same two settings —
   batching falls back to single calls; the figure is what the attempt costs.
 
-Modes alternate within each round (the machine may be shared); the medians are printed.
+Modes alternate within each round (the machine may be shared). Printed per case: wall time
+(median and min over the rounds) and the process's CPU time (median); then the ratios.
+Set ``OMP_NUM_THREADS=1`` to run like a supervised worker sharing two cores.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import time
 from pathlib import Path
 
 import sqlalchemy as sa
+import torch
 
 from fluxserve.catalog import Catalog
 from fluxserve.catalog.batching import batch_key
@@ -61,8 +64,12 @@ def _ended(store: TaskStore) -> int:
         return conn.execute(sa.select(sa.func.count()).where(t.c.status.in_(ended))).scalar_one()
 
 
-def _run_case(engines: EngineRegistry, folder: Path, shapes, steps: int, max_batch: int) -> float:
-    """Seconds for one worker to end every queued task (the worker starts after they are queued)."""
+def _run_case(
+    engines: EngineRegistry, folder: Path, shapes, steps: int, max_batch: int
+) -> tuple[float, float]:
+    """(wall seconds, process CPU seconds) for one worker to end every queued task (the worker
+    starts after they are queued). CPU time is what the work cost even when other jobs share the
+    cores; wall time is what a client waits."""
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     store = TaskStore.open(f"sqlite:///{folder / 'tasks.db'}")
@@ -79,12 +86,12 @@ def _run_case(engines: EngineRegistry, folder: Path, shapes, steps: int, max_bat
     worker = Worker(
         store, Catalog.builtin(), engines, open_storage("", folder / "files"), _NoEvents(), options
     )
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     worker.start()
     try:
         while _ended(store) < len(ids):  # one cheap query: polling must not steal the worker's CPU
             time.sleep(0.02)
-        elapsed = time.perf_counter() - started
+        elapsed = time.perf_counter() - started, time.process_time() - cpu_started
     finally:
         worker.stop()
         store.engine.dispose()
@@ -115,18 +122,32 @@ def main() -> None:
             ("mixed shapes", "batched"): (mixed, args.count),
             ("mixed shapes", "one at a time"): (mixed, 1),
         }
-        times: dict[tuple[str, str], list[float]] = {case: [] for case in cases}
+        walls: dict[tuple[str, str], list[float]] = {case: [] for case in cases}
+        cpus: dict[tuple[str, str], list[float]] = {case: [] for case in cases}
         for _ in range(args.rounds):
             for case, (shapes, max_batch) in cases.items():
-                times[case].append(_run_case(engines, scratch / "case", shapes, args.steps, max_batch))
-        print(f"{args.count} queued Krea tasks, {args.size}px, {args.steps} steps: {args.rounds} rounds")
-        for case, values in times.items():
-            runs = ", ".join(f"{value:.2f}" for value in values)
-            print(f"{case[0]:>13} {case[1]:>14}: median {statistics.median(values):7.2f} s   ({runs})")
+                wall, cpu = _run_case(engines, scratch / "case", shapes, args.steps, max_batch)
+                walls[case].append(wall)
+                cpus[case].append(cpu)
+        print(
+            f"{args.count} queued Krea tasks, {args.size}px, {args.steps} steps, "
+            f"{torch.get_num_threads()} torch thread(s), {args.rounds} rounds"
+        )
+        for case in cases:
+            runs = ", ".join(f"{value:.2f}" for value in walls[case])
+            print(
+                f"{case[0]:>13} {case[1]:>14}: wall median {statistics.median(walls[case]):6.2f} s "
+                f"min {min(walls[case]):6.2f} s | CPU median {statistics.median(cpus[case]):6.2f} s  "
+                f"(wall runs: {runs})"
+            )
         for shape in ("same shape", "mixed shapes"):
-            single = statistics.median(times[(shape, "one at a time")])
-            batched = statistics.median(times[(shape, "batched")])
-            print(f"{shape:>13}: one-at-a-time / batched = {single / batched:.2f}x")
+            single, batched = (shape, "one at a time"), (shape, "batched")
+            print(
+                f"{shape:>13}: one-at-a-time / batched = "
+                f"wall median {statistics.median(walls[single]) / statistics.median(walls[batched]):.2f}x, "
+                f"wall min {min(walls[single]) / min(walls[batched]):.2f}x, "
+                f"CPU median {statistics.median(cpus[single]) / statistics.median(cpus[batched]):.2f}x"
+            )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

@@ -370,11 +370,23 @@ class TaskStore:
         """
         t = schema.tasks
         queued = self._queued(tools)
-        oldest, keyed = t.alias("oldest"), t.alias("keyed")  # not correlated with the outer rows
-        first = self._queued(tools, oldest).order_by(oldest.c.id).limit(1).scalar_subquery()
-        first_key = sa.select(keyed.c.batch_key).where(keyed.c.id == first).scalar_subquery()
+        oldest = t.alias("oldest")  # not correlated with the outer rows
+        first = (
+            sa.select(oldest.c.id, oldest.c.batch_key)
+            .where(oldest.c.status == TaskStatus.QUEUE.value)
+            .order_by(oldest.c.id)
+            .limit(1)
+        )
+        if tools is not None:
+            first = first.where(oldest.c.tool.in_(list(tools)))
+        first = first.with_for_update(skip_locked=True).cte("first")  # evaluated once
+        first = first.prefix_with("MATERIALIZED", dialect="postgresql")
+        first_id, first_key = (
+            sa.select(first.c.id).scalar_subquery(),
+            sa.select(first.c.batch_key).scalar_subquery(),
+        )
         company = sa.and_(t.c.batch_key == first_key, t.c.batch_key != "") if limit > 1 else sa.false()
-        chosen = queued.where(sa.or_(t.c.id == first, company)).order_by(t.c.id).limit(max(1, limit))
+        chosen = queued.where(sa.or_(t.c.id == first_id, company)).order_by(t.c.id).limit(max(1, limit))
         return self._take(chosen, worker_id, lease_seconds)  # the oldest is always among them
 
     def claim_compatible(
