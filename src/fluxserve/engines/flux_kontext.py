@@ -37,6 +37,7 @@ from fluxserve.engines.base import (
     StepCallback,
 )
 from fluxserve.engines.flux_run import encode_png
+from fluxserve.engines.prompt_cache import PromptCache
 from fluxserve.engines.spec import EngineSpec, ModelRepo
 from fluxserve.engines.weights import KONTEXT_DEV
 from fluxserve.errors import InputFetchError, TaskFailure, TaskKilled
@@ -59,10 +60,16 @@ class KontextTwoImageEngine(Engine[list[Image.Image]]):
     """Runs FLUX.1 Kontext with two reference images; long-lived, shared by worker threads."""
 
     def __init__(
-        self, config: EngineConfig, pipeline: PipelineProvider, *, max_area: int | None = None
+        self,
+        config: EngineConfig,
+        pipeline: PipelineProvider,
+        *,
+        max_area: int | None = None,
+        prompts: PromptCache | None = None,
     ) -> None:
         self.config = config
         self._pipeline = pipeline
+        self._prompts = prompts if prompts is not None else PromptCache(0)  # the home's, shared
         self._max_area = max_area
         self._policy = FetchPolicy(allow_private=config.allow_private_urls)
 
@@ -94,7 +101,7 @@ class KontextTwoImageEngine(Engine[list[Image.Image]]):
         max_area = self._max_area or KONTEXT_MAX_AREA
         width, height = snap_size(images[0].width, images[0].height, max_area)
         with self._pipeline() as pipeline:
-            outputs = _run(pipeline, job.params, images, width, height, max_area, progress)
+            outputs = _run(pipeline, job.params, images, (width, height, max_area), progress, self._prompts)
         log.info("task %s: %d Kontext image(s) of %dx%d", job.task_id, len(outputs), width, height)
         return GenerationResult(
             images=outputs,
@@ -106,10 +113,9 @@ def _run(
     pipeline: Any,
     params: dict[str, Any],
     images: list[Image.Image],
-    width: int,
-    height: int,
-    max_area: int,
+    size: tuple[int, int, int],
     progress: StepCallback,
+    prompts: PromptCache,
 ) -> list[GeneratedImage]:
     """Encode the prompt and the references once, then denoise each sample with its own seed.
 
@@ -121,6 +127,7 @@ def _run(
     from fluxserve.engines.flux_run import SEED_MODULUS, _as_task_failure, _generator_device, _step_callback
     from fluxserve.engines.kontext_refs import MultiReferenceKontextPipeline
 
+    width, height, max_area = size
     steps, samples, seed = params["steps"], params["samples"], params["seed"]
     total = steps * samples
     try:
@@ -129,9 +136,8 @@ def _run(
             multi.set_progress_bar_config(disable=True)
             device = multi._execution_device
             multi.references = multi.encode_references(images, max_area)
-            prompt_embeds, pooled, _ = multi.encode_prompt(
-                prompt=params["prompt"], prompt_2=None, device=device
-            )
+            encoding = prompts.encode(multi, params["prompt"])  # same encoders as every FLUX.1 tool
+            prompt_embeds, pooled = encoding.prompt_embeds, encoding.pooled_prompt_embeds
             outputs: list[GeneratedImage] = []
             for index in range(samples):
                 generator = torch.Generator(_generator_device(str(device)))
@@ -173,7 +179,7 @@ def build_kontext_engine(config: EngineConfig, registry: Any) -> Engine:
     from fluxserve.engines.home import get_home
 
     home = get_home(config, registry)
-    return KontextTwoImageEngine(config, lambda: home.use(KONTEXT_DEV))
+    return KontextTwoImageEngine(config, lambda: home.use(KONTEXT_DEV), prompts=home.prompts)
 
 
 SPEC = EngineSpec(

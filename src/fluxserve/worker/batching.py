@@ -43,17 +43,18 @@ def claim_batch(
     max_batch: int,
     wait_seconds: float,
     sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
 ) -> list[TaskRecord]:
     """Up to ``max_batch`` tasks claimed for ``worker_id``, all with one batch key; [] if none queued."""
     batch = store.claim_batch(worker_id, lease_seconds, tools, limit=max(1, max_batch))
     if not batch or not batch[0].batch_key or len(batch) >= max_batch or wait_seconds <= 0:
         return batch
     key = batch[0].batch_key
-    deadline = time.monotonic() + wait_seconds
-    while len(batch) < max_batch and time.monotonic() < deadline:
+    deadline = clock() + wait_seconds
+    while len(batch) < max_batch and clock() < deadline:
         if store.has_queued(tools):
             break  # what is queued now cannot join this batch (it would have been claimed): go
-        sleep(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+        sleep(min(POLL_SECONDS, max(0.0, deadline - clock())))
         batch += store.claim_compatible(worker_id, lease_seconds, key, tools, limit=max_batch - len(batch))
     return batch
 

@@ -1,0 +1,65 @@
+"""Waiting for company after a claim (worker/batching.claim_batch), on a real SQLite store: the
+worker takes compatible tasks that arrive during the wait, and never waits while other work is queued."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fluxserve.tasks.store import TaskStore
+from fluxserve.worker.batching import claim_batch
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> TaskStore:
+    return TaskStore.open(f"sqlite:///{tmp_path / 'tasks.db'}")
+
+
+class Clock:
+    """Time that passes only when the worker sleeps; ``arrivals`` are queued at each sleep."""
+
+    def __init__(self, store: TaskStore, arrivals: list[list[str]] | None = None) -> None:
+        self.now, self.store, self.arrivals, self.queued, self.sleeps = 0.0, store, arrivals or [], [], 0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        self.sleeps += 1
+        if self.arrivals:
+            self.queued.extend(_queue(self.store, key) for key in self.arrivals.pop(0))
+
+
+def _queue(store: TaskStore, key: str) -> int:
+    project = store.ensure_project("key", "secret", False)
+    return store.create_task(project.id, "a/b", {}, {}, batch_key=key).id
+
+
+def test_compatible_tasks_queued_during_the_wait_join_the_batch(store: TaskStore) -> None:
+    first = _queue(store, "A")
+    clock = Clock(store, arrivals=[["A"], [], ["A"]])
+    batch = claim_batch(store, "w", 30, ["a/b"], 3, wait_seconds=1, sleep=clock.sleep, clock=clock)
+    assert [task.id for task in batch] == [first, *clock.queued]
+    assert clock.sleeps == 3  # full after the third wait: no more waiting
+
+
+def test_the_wait_ends_when_incompatible_work_arrives(store: TaskStore) -> None:
+    first = _queue(store, "A")
+    clock = Clock(store, arrivals=[["A"], ["B"], ["A"]])
+    batch = claim_batch(store, "w", 30, ["a/b"], 4, wait_seconds=1, sleep=clock.sleep, clock=clock)
+    assert [task.id for task in batch] == [first, clock.queued[0]]
+    assert clock.sleeps == 2 and store.get(clock.queued[1]).status.value == "task_queue"
+
+
+def test_no_wait_while_other_work_is_queued_or_for_unbatchable_tasks(store: TaskStore) -> None:
+    clock = Clock(store)
+    first, other = _queue(store, "A"), _queue(store, "B")
+    batch = claim_batch(store, "w", 30, ["a/b"], 4, wait_seconds=1, sleep=clock.sleep, clock=clock)
+    assert [task.id for task in batch] == [first] and clock.sleeps == 0
+    batch = claim_batch(store, "w", 30, ["a/b"], 4, wait_seconds=1, sleep=clock.sleep, clock=clock)
+    assert [task.id for task in batch] == [other] and clock.now >= 1  # an empty queue: it waited it out
+    plain, slept = _queue(store, ""), clock.sleeps
+    batch = claim_batch(store, "w", 30, ["a/b"], 4, wait_seconds=1, sleep=clock.sleep, clock=clock)
+    assert [task.id for task in batch] == [plain] and clock.sleeps == slept  # '' never waits
