@@ -1,5 +1,5 @@
 """Cross-request batching through a real server: compatible queued tasks share one pipeline call
-(each with its own statuses, progress and outputs), mixed LoRA sets never share one, Kill of one
+(each with its own statuses, progress, previews and outputs), mixed LoRA sets never share one, Kill of one
 member leaves the others running, and a worker SIGKILLed mid-batch has every member recovered.
 
 The worker here waits up to 2 s for company (FLUXSERVE_BATCH_WAIT_MS), so tasks queued in quick
@@ -9,6 +9,7 @@ succession while it is idle form a batch; tasks queued while it is busy are clai
 from __future__ import annotations
 
 import io
+import json
 import os
 import signal
 import time
@@ -36,7 +37,11 @@ def batching(tmp_path_factory: pytest.TempPathFactory, tiny_weights_dir: Path) -
     server = Service(
         tmp_path_factory.mktemp("batching"),
         weights=str(tiny_weights_dir),
-        env_overrides={"FLUXSERVE_MAX_BATCH": "4", "FLUXSERVE_BATCH_WAIT_MS": "2000"},
+        env_overrides={
+            "FLUXSERVE_MAX_BATCH": "4",
+            "FLUXSERVE_BATCH_WAIT_MS": "2000",
+            "FLUXSERVE_PREVIEW_EVERY_STEPS": "5",
+        },
     ).start()
     server.wait(server.run(KREA, prompt="warm up", **QUICK)["taskid"], timeout=300)  # model loaded
     yield server
@@ -65,6 +70,17 @@ def _wait_denoising(service: Service, taskids: list[str], timeout: float = 180) 
         assert not any(t["status"] in ("task_postprocess_end", "task_cancel") for t in tasks), tasks
         time.sleep(0.05)
     raise AssertionError(f"tasks {taskids} never denoised together\n{service.log()[-3000:]}")
+
+
+def _wait_previews(service: Service, taskids: list[str], timeout: float = 120) -> list[str]:
+    """Each running task's latest preview, from Detail's debugoutput."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        lines = [service.detail(taskid)["debugoutput"] for taskid in taskids]
+        if all('"preview":"data:image/jpeg;base64,' in line for line in lines):
+            return [json.loads(line)["preview"] for line in lines]
+        time.sleep(0.05)
+    raise AssertionError(f"no preview for every task of {taskids}: {lines}")
 
 
 def test_batched_tasks_each_end_with_their_own_image_equal_to_a_single_run(batching: Service) -> None:
@@ -113,6 +129,7 @@ def test_killing_one_member_leaves_the_others_running_to_their_outputs(batching:
     _wait_denoising(batching, taskids)
     worker_ids = {_store(batching).get(int(taskid)).worker_id for taskid in taskids}
     assert len(worker_ids) == 1  # one worker, one batch
+    assert len(set(_wait_previews(batching, taskids))) == 3  # each member previews its own image
     answer = batching.post("/v1/Task/Kill", json={"taskid": taskids[1]}).json()
     assert answer["result"] is True and answer["tasklist"][0]["status"] == "task_cancel", answer
     assert "Killed by request (killed at step" in answer["tasklist"][0]["debugoutput"]
