@@ -80,3 +80,16 @@ def test_engine_config_carries_the_engine_settings(clean_env: Path, monkeypatch:
     config = Settings(data_dir=clean_env / "d").engine_config()
     assert (config.weights, config.max_loaded_loras, config.bfl_max_wait) == ("tiny", 3, 12.5)
     assert config.data_dir == (clean_env / "d").resolve()
+
+
+def test_batching_settings_have_the_documented_defaults_and_reach_worker_and_engines(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    defaults = Settings()
+    assert (defaults.max_batch, defaults.batch_wait_ms, defaults.prompt_cache_size) == (4, 10.0, 32)
+    monkeypatch.setenv("FLUXSERVE_MAX_BATCH", "8")
+    monkeypatch.setenv("FLUXSERVE_BATCH_WAIT_MS", "25")
+    monkeypatch.setenv("FLUXSERVE_PROMPT_CACHE_SIZE", "0")
+    settings = Settings()
+    assert (settings.max_batch, settings.batch_wait_ms) == (8, 25.0)
+    assert settings.engine_config().prompt_cache_size == 0
