@@ -17,6 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.client import BenchClient
 from tests.support.service import Service
 
 KREA = "black-forest-labs/FLUX.1-Krea-dev"
@@ -25,11 +26,12 @@ KREA = "black-forest-labs/FLUX.1-Krea-dev"
 def throughput(service: Service, count: int, size: int, steps: int) -> float:
     """Tasks per second for ``count`` tasks submitted at once, until the last one ended."""
     inputs = {"steps": steps, "width": size, "height": size}
-    started = time.perf_counter()
-    ids = [service.run(KREA, prompt=f"image {i}", seed=str(i), **inputs)["taskid"] for i in range(count)]
-    for taskid in ids:
-        assert service.wait(taskid, timeout=900)["status"] == "task_postprocess_end"
-    return count / (time.perf_counter() - started)
+    with BenchClient(service) as client:
+        started = time.perf_counter()
+        ids = [client.run(KREA, prompt=f"image {i}", seed=str(i), **inputs) for i in range(count)]
+        for taskid in ids:
+            assert client.wait(taskid)["status"] == "task_postprocess_end"
+        return count / (time.perf_counter() - started)
 
 
 def warm(service: Service, workers: int, size: int, steps: int) -> None:

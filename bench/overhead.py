@@ -1,8 +1,11 @@
 """Service overhead: the same generations run (a) by calling FluxPipeline directly and (b) through the
-HTTP service end to end (signed Run, queue, worker process, PNG storage, Detail polling, download).
+HTTP service end to end (signed Run, queue, worker process, PNG storage, Detail polling every 50 ms
+over one kept-alive connection, download). Every prompt is new to the service (no prompt-cache hits).
 
 Both sides use one torch thread and encode each image as PNG, so the figures compare like with like;
-each case is measured side by side in one run. The service runs one task per pipeline call
+each case is measured side by side in one run, in alternating rounds (direct, service, direct, …) so
+a load that changes meanwhile falls on both sides alike; each service round pays its own start (the
+Run requests) and end (Detail polled every 10 ms) in full. The service runs one task per pipeline call
 (FLUXSERVE_MAX_BATCH=1, like the direct side), so the ratio is the per-task overhead, not batching's
 gain (``--max-batch 4`` measures the service with batching). Prints images/s for both and their
 ratio. Usage:
@@ -13,47 +16,64 @@ from __future__ import annotations
 
 import argparse
 import io
+import itertools
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import httpx
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.client import BenchClient
 from tests.support.service import Service
 
 KREA = "black-forest-labs/FLUX.1-Krea-dev"
 
 
-def direct(pipe, count: int, size: int, steps: int) -> float:
+def direct(pipe, indexes: range, size: int, steps: int) -> float:
+    """Seconds to generate (and PNG-encode) the images ``indexes`` one after the other."""
     import torch
 
-    def one(index: int) -> bytes:
+    started = time.perf_counter()
+    for index in indexes:
         seed = torch.Generator("cpu").manual_seed(index)
-        image = pipe(f"image {index}", num_inference_steps=steps, width=size, height=size, generator=seed)
+        text = prompt(index, size, steps)
+        image = pipe(text, num_inference_steps=steps, width=size, height=size, generator=seed)
         buffer = io.BytesIO()
         image.images[0].save(buffer, format="PNG")
-        return buffer.getvalue()
-
-    one(0)  # warm-up
-    started = time.perf_counter()
-    for index in range(count):
-        one(index)
-    return count / (time.perf_counter() - started)
+    return time.perf_counter() - started
 
 
-def through_service(service: Service, count: int, size: int, steps: int) -> float:
+def through_service(client: BenchClient, indexes: range, size: int, steps: int) -> float:
+    """Seconds from queueing the tasks ``indexes`` at once to having downloaded the last image."""
     inputs = {"steps": steps, "width": size, "height": size, "scale": "4.5"}
-    service.wait(service.run(KREA, prompt="warm-up", **inputs)["taskid"])
     started = time.perf_counter()
-    ids = [service.run(KREA, prompt=f"image {i}", seed=str(i), **inputs)["taskid"] for i in range(count)]
+    ids = [client.run(KREA, prompt=prompt(i, size, steps), seed=str(i), **inputs) for i in indexes]
     for taskid in ids:
-        task = service.wait(taskid, timeout=600)
+        task = client.wait(taskid)
         assert task["status"] == "task_postprocess_end", task["debugerror"]
-        assert httpx.get(task["outputs"][0]["url"]).status_code == 200
-    return count / (time.perf_counter() - started)
+        assert client.download(task["outputs"][0]["url"])
+    return time.perf_counter() - started
+
+
+def side_by_side(
+    pipe, client: BenchClient, count: int, rounds: int, size: int, steps: int
+) -> tuple[float, float]:
+    """(direct img/s, service img/s): ``rounds`` alternating chunks of each, so that a load that
+    changes while the bench runs (a shared machine) falls on both sides alike."""
+    direct(pipe, range(count, count + 1), size, steps)  # warm-up (not counted)
+    through_service(client, range(count + 1, count + 2), size, steps)
+    direct_seconds = service_seconds = 0.0
+    bounds = [count * r // rounds for r in range(rounds + 1)]
+    for low, high in itertools.pairwise(bounds):
+        direct_seconds += direct(pipe, range(low, high), size, steps)
+        service_seconds += through_service(client, range(low, high), size, steps)
+    return count / direct_seconds, count / service_seconds
+
+
+def prompt(index: int, size: int, steps: int) -> str:
+    """A prompt no earlier generation used: the worker's prompt-encoding cache never helps the service."""
+    return f"image {index} at {size}x{steps}"
 
 
 def main() -> None:
@@ -61,6 +81,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=40)
     parser.add_argument("--cases", default="64x4,128x20", help="SIZExSTEPS,… (square images)")
     parser.add_argument("--max-batch", type=int, default=1, help="the service's FLUXSERVE_MAX_BATCH")
+    parser.add_argument("--rounds", type=int, default=4, help="alternating chunks per side and case")
     args = parser.parse_args()
     cases = [tuple(int(part) for part in case.split("x")) for case in args.cases.split(",")]
     import torch
@@ -77,15 +98,15 @@ def main() -> None:
         env = {"FLUXSERVE_LOG_LEVEL": "WARNING", "FLUXSERVE_MAX_BATCH": str(args.max_batch)}
         service = Service(Path(tmp) / "data", weights=str(weights), env_overrides=env).start()
         try:
-            for size, steps in cases:
-                direct_rate = direct(pipe, args.count, size, steps)
-                service_rate = through_service(service, args.count, size, steps)
-                rows.append((size, steps, direct_rate, service_rate))
+            with BenchClient(service, poll_seconds=0.01) as client:
+                for size, steps in cases:
+                    rates = side_by_side(pipe, client, args.count, args.rounds, size, steps)
+                    rows.append((size, steps, *rates))
         finally:
             service.stop()
     print(
         f"{args.count} generations per case, tiny FLUX.1, one torch thread, PNG encoded on both sides, "
-        f"service FLUXSERVE_MAX_BATCH={args.max_batch}"
+        f"service FLUXSERVE_MAX_BATCH={args.max_batch}, {args.rounds} alternating rounds"
     )
     print(f"{'case':>12} {'direct img/s':>13} {'service img/s':>14} {'service/direct':>15}")
     for size, steps, direct_rate, service_rate in rows:
