@@ -17,6 +17,11 @@ from tests.support.service import Service
 
 DONE = ("task_postprocess_end", "task_cancel")
 
+PRODUCTION: dict[str, str | None] = {"FLUXSERVE_LEASE_SECONDS": None, "FLUXSERVE_POLL_INTERVAL_SECONDS": None}
+"""``Service`` overrides that drop the tests' 3 s lease and 0.1 s idle poll (fast recovery for the
+tests; a lease renewal a second and ten idle claims a second per worker otherwise): the benches
+measure the defaults a deployment runs with."""
+
 
 class BenchClient:
     def __init__(self, service: Service, poll_seconds: float = 0.05) -> None:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.client import BenchClient
+from bench.client import PRODUCTION, BenchClient
 from tests.support.service import Service
 
 KREA = "black-forest-labs/FLUX.1-Krea-dev"
@@ -95,7 +95,7 @@ def main() -> None:
         weights = build_tiny_weights(Path(tmp) / "weights")
         pipe = FluxPipeline.from_pretrained(str(weights / KREA), dtype=torch.float32)
         pipe.set_progress_bar_config(disable=True)
-        env = {"FLUXSERVE_LOG_LEVEL": "WARNING", "FLUXSERVE_MAX_BATCH": str(args.max_batch)}
+        env = {"FLUXSERVE_LOG_LEVEL": "WARNING", "FLUXSERVE_MAX_BATCH": str(args.max_batch), **PRODUCTION}
         service = Service(Path(tmp) / "data", weights=str(weights), env_overrides=env).start()
         try:
             with BenchClient(service, poll_seconds=0.01) as client:
