@@ -63,3 +63,40 @@ def test_no_wait_while_other_work_is_queued_or_for_unbatchable_tasks(store: Task
     plain, slept = _queue(store, ""), clock.sleeps
     batch = claim_batch(store, "w", 30, ["a/b"], 4, wait_seconds=1, sleep=clock.sleep, clock=clock)
     assert [task.id for task in batch] == [plain] and clock.sleeps == slept  # '' never waits
+
+
+def test_batches_split_by_engine_signature_and_hold_at_most_max_batch_images(tmp_path: Path) -> None:
+    from fluxserve.engines.base import EngineConfig, EngineJob
+    from fluxserve.engines.registry import EngineRegistry
+    from fluxserve.tasks.records import TaskRecord
+    from fluxserve.worker.batching import Member, batch_groups
+
+    krea = EngineRegistry(EngineConfig(data_dir=tmp_path, weights="tiny", device="cpu")).get("flux1-krea-dev")
+
+    def member(task_id: int, samples: int = 1, width: int = 64) -> Member:
+        params = {
+            "prompt": "p",
+            "steps": 2,
+            "scale": 3.5,
+            "samples": samples,
+            "seed": task_id,
+            "width": width,
+        }
+        task = TaskRecord(
+            task_id, "", "", 1, "t", {}, {}, {}, None, "", "", "0", "", {}, 1, False, "w", 0, "", 0
+        )
+        found = Member(task, tmp_path, None, None, engine=krea)  # type: ignore[arg-type]
+        found.job = EngineJob(str(task_id), "t", {**params, "height": 64})
+        return found
+
+    members = [
+        member(1),
+        member(2, samples=2),
+        member(3, width=80),
+        member(4),
+        member(5, samples=5),
+        member(6),
+    ]
+    members[5].ended = True  # e.g. failed in preprocessing: not generated at all
+    groups = batch_groups(members, max_rows=3)
+    assert [[m.task.id for m in group] for group in groups] == [[1, 2], [4], [5], [3]]

@@ -78,9 +78,11 @@ def running(members: list[Member]) -> list[Member]:
     return [member for member in members if not member.ended]
 
 
-def batch_groups(members: list[Member]) -> list[list[Member]]:
-    """The members still running, grouped by (engine, batch signature); unbatchable ones alone."""
-    groups: dict[Hashable, list[Member]] = {}
+def batch_groups(members: list[Member], max_rows: int) -> list[list[Member]]:
+    """The members still running, grouped by (engine, batch signature), each group at most
+    ``max_rows`` images (a task brings ``samples`` rows; one with more runs alone); unbatchable
+    members alone. Groups come in the order of their oldest member's claim."""
+    groups: dict[Hashable, list[list[Member]]] = {}
     for member in members:
         if member.ended:
             continue
@@ -90,8 +92,15 @@ def batch_groups(members: list[Member]) -> list[list[Member]]:
             log.exception("task %s: no batch signature; running it alone", member.task.id)
             signature = None
         key = ("alone", member.task.id) if signature is None else (id(member.engine), signature)
-        groups.setdefault(key, []).append(member)
-    return list(groups.values())
+        chunks = groups.setdefault(key, [[]])
+        if chunks[-1] and _rows(chunks[-1]) + _rows([member]) > max_rows:
+            chunks.append([])
+        chunks[-1].append(member)
+    return [chunk for chunks in groups.values() for chunk in chunks]
+
+
+def _rows(members: list[Member]) -> int:
+    return sum(int(member.job.params.get("samples", 1) or 1) for member in members)
 
 
 class EndOnKill:

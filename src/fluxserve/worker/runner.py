@@ -195,7 +195,7 @@ class Worker:
         engine can batch it with (equal ``batch_signature``)."""
         members = self._prepare(tasks)
         try:
-            for group in batch_groups(members):
+            for group in batch_groups(members, max_rows=self.options.max_batch):
                 if len(group) == 1:
                     self._generate_alone(group[0])
                 else:
