@@ -2,11 +2,12 @@
 
 Both run on the same stack (uvicorn with the same HTTP parser and event loop, one process, same
 log level, no access log, the same niceness as serve's HTTP thread, FLUXSERVE_API_NICE's default)
-on 127.0.0.1 and are loaded with `wrk` (32 connections), one after the other in this run. The
-fluxserve answer is for a finished task with one output (auth, body parsing, the task and its
-outputs, the wire JSON), and is checked to be that task's answer before the load starts.
+on 127.0.0.1 and are loaded with `wrk` (32 connections) in alternating slices (bare, fluxserve, bare,
+…), so a load that changes while the bench runs falls on both alike. The fluxserve answer is for
+a finished task with one output (auth, body parsing, the task and its outputs, the wire JSON), and
+is checked to be that task's answer before the load starts.
 Usage:
-    .venv/bin/python bench/detail.py [--seconds 10] [--connections 32]
+    .venv/bin/python bench/detail.py [--seconds 10] [--connections 32] [--rounds 4]
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.client import PRODUCTION
 from tests.support.service import Service, free_port
 
 KREA = "black-forest-labs/FLUX.1-Krea-dev"
@@ -77,6 +79,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=4, help="alternating slices the seconds are split into")
     args = parser.parse_args()
     from fluxserve.config import Settings
     from fluxserve.engines.tiny import build_tiny_weights
@@ -86,8 +89,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         weights = build_tiny_weights(tmp / "weights")
-        quiet = {"FLUXSERVE_LOG_LEVEL": "WARNING"}
-        service = Service(tmp / "data", weights=str(weights), env_overrides=quiet).start()
+        env = {"FLUXSERVE_LOG_LEVEL": "WARNING", **PRODUCTION}
+        service = Service(tmp / "data", weights=str(weights), env_overrides=env).start()
         try:
             taskid = service.run(KREA, prompt="bench", steps=2, width=64, height=64)["taskid"]
             task = service.wait(taskid)
@@ -110,17 +113,24 @@ def main() -> None:
                 bare_url = f"http://127.0.0.1:{port}/v1/Task/Detail"
                 wait_up(bare_url)
                 headers = {"content-type": "application/json", **service.headers()}
-                bare_rate = wrk(bare_url, headers, body, args.seconds, args.connections, tmp)
-                service_rate = wrk(
-                    f"{service.base_url}/v1/Task/Detail", headers, body, args.seconds, args.connections, tmp
-                )
+                service_url = f"{service.base_url}/v1/Task/Detail"
+                slice_ = max(1, args.seconds // args.rounds)
+                bare_rates, service_rates = [], []
+                for _ in range(args.rounds):  # alternating slices: a changing load falls on both alike
+                    bare_rates.append(wrk(bare_url, headers, body, slice_, args.connections, tmp))
+                    service_rates.append(wrk(service_url, headers, body, slice_, args.connections, tmp))
+                bare_rate = sum(bare_rates) / len(bare_rates)
+                service_rate = sum(service_rates) / len(service_rates)
             finally:
                 bare.terminate()
                 bare.wait()
         finally:
             service.stop()
     assert task["status"] == "task_postprocess_end"
-    print(f"Task/Detail, {args.connections} connections, {args.seconds}s each (wrk, 127.0.0.1)")
+    print(
+        f"Task/Detail, {args.connections} connections, {args.seconds}s each in {args.rounds} alternating "
+        "slices (wrk, 127.0.0.1)"
+    )
     print(f"bare Starlette route, same JSON : {bare_rate:9.0f} req/s")
     print(f"fluxserve Task/Detail (signed)  : {service_rate:9.0f} req/s")
     print(f"fluxserve / bare                : {service_rate / bare_rate:9.2f}")

@@ -169,3 +169,11 @@ def test_a_client_gone_before_its_body_gets_no_answer() -> None:
     scope = _scope()
     asyncio.run(fast.serve(fast.route(scope), scope, receive, send))
     assert sent == []
+
+
+def test_no_access_log_line_per_poll_unless_asked(queue_only_service: Service) -> None:
+    """FLUXSERVE_ACCESS_LOG is off by default: a poll writes nothing to the server's log."""
+    taskid = queue_only_service.run(KREA, **SMALL)["taskid"]
+    for _ in range(3):
+        queue_only_service.detail(taskid)
+    assert "/v1/Task/Detail HTTP/1.1" not in queue_only_service.log()
