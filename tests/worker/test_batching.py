@@ -2,8 +2,10 @@
 (each with its own statuses, progress, previews and outputs), mixed LoRA sets never share one, Kill of one
 member leaves the others running, and a worker SIGKILLed mid-batch has every member recovered.
 
-The worker here waits up to 2 s for company (FLUXSERVE_BATCH_WAIT_MS), so tasks queued in quick
-succession while it is idle form a batch; tasks queued while it is busy are claimed together.
+The worker here waits up to 2 s for company (FLUXSERVE_BATCH_WAIT_MS), but the tests do not rely on
+that timing (a loaded machine can take longer than 2 s over three Runs): each batch is queued behind a
+blocker task that keeps the worker busy, and the blocker is killed once the batch is queued, so the
+worker's next claim finds every member waiting.
 """
 
 from __future__ import annotations
@@ -57,6 +59,15 @@ def _pixels(service: Service, task: dict) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), dtype=np.int16)
 
 
+def _queue_behind_a_blocker(service: Service, runs: list[dict]) -> list[str]:
+    """Queue ``runs`` while the worker is busy, then free it: its next claim takes them together."""
+    blocker = service.run(KREA, prompt="keeps the worker busy", seed="1", **SLOW)["taskid"]
+    _wait_denoising(service, [blocker])
+    taskids = [service.run(KREA, **values)["taskid"] for values in runs]
+    assert service.post("/v1/Task/Kill", json={"taskid": blocker}).json()["result"] is True
+    return taskids
+
+
 def _wait_all(service: Service, taskids: list[str], timeout: float = 300) -> list[dict]:
     return [service.wait(taskid, timeout=timeout) for taskid in taskids]
 
@@ -85,7 +96,7 @@ def _wait_previews(service: Service, taskids: list[str], timeout: float = 120) -
 
 def test_batched_tasks_each_end_with_their_own_image_equal_to_a_single_run(batching: Service) -> None:
     inputs = [{"prompt": f"a harbour {index}", "seed": str(10 + index), **QUICK} for index in range(3)]
-    taskids = [batching.run(KREA, **values)["taskid"] for values in inputs]
+    taskids = _queue_behind_a_blocker(batching, inputs)
     tasks = _wait_all(batching, taskids)
     for task in tasks:
         assert task["status"] == "task_postprocess_end" and task["pexit"] == "0", task
@@ -123,9 +134,9 @@ def test_tasks_with_different_lora_sets_are_never_batched_together(batching: Ser
 
 
 def test_killing_one_member_leaves_the_others_running_to_their_outputs(batching: Service) -> None:
-    taskids = [
-        batching.run(KREA, prompt=f"a storm {index}", seed=str(index), **SLOW)["taskid"] for index in range(3)
-    ]
+    taskids = _queue_behind_a_blocker(
+        batching, [{"prompt": f"a storm {index}", "seed": str(index), **SLOW} for index in range(3)]
+    )
     _wait_denoising(batching, taskids)
     worker_ids = {_store(batching).get(int(taskid)).worker_id for taskid in taskids}
     assert len(worker_ids) == 1  # one worker, one batch
@@ -141,9 +152,9 @@ def test_killing_one_member_leaves_the_others_running_to_their_outputs(batching:
 
 
 def test_a_worker_sigkilled_mid_batch_has_every_member_recovered(batching: Service) -> None:
-    taskids = [
-        batching.run(KREA, prompt=f"a night {index}", seed=str(index), **SLOW)["taskid"] for index in range(3)
-    ]
+    taskids = _queue_behind_a_blocker(
+        batching, [{"prompt": f"a night {index}", "seed": str(index), **SLOW} for index in range(3)]
+    )
     _wait_denoising(batching, taskids)
     records = [_store(batching).get(int(taskid)) for taskid in taskids]
     assert len({record.worker_id for record in records}) == 1
