@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.parallel import file_lock, shared_tmp_dir
 from tests.support.postgres import PostgresServer, start_postgres
 from tests.support.s3 import S3Server, start_s3
 from tests.support.service import Service
@@ -14,10 +15,15 @@ from tests.support.service import Service
 
 @pytest.fixture(scope="session")
 def tiny_weights_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Tiny random FLUX weights in the standard diffusers layout, loaded like real weights."""
+    """Tiny random FLUX weights in the standard diffusers layout, loaded like real weights.
+
+    Built once per test run: parallel (xdist) workers share one folder, the first builds it under a
+    file lock and the others wait for it."""
     from fluxserve.engines.tiny import build_tiny_weights
 
-    return build_tiny_weights(tmp_path_factory.mktemp("tiny-weights"))
+    root = shared_tmp_dir(tmp_path_factory) / "tiny-weights"
+    with file_lock(root.with_name("tiny-weights.lock")):
+        return build_tiny_weights(root)
 
 
 @pytest.fixture(scope="module")

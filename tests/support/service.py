@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -20,7 +21,44 @@ TEST_API_KEY = "test-key-0123456789abcdefghijklmn"
 TEST_API_SECRET = "test-secret-0123456789abcdef"
 
 
+_PORT_SLOTS = 16  # disjoint port ranges, one per xdist worker (gw0, gw1, ...; modulo)
+_ports_given: set[int] = set()
+
+
+def _port_range() -> range:
+    """This process's ports: below the kernel's ephemeral range (where outgoing connections take
+    their local ports, so a port handed out here is never taken by a client socket before the
+    server binds it), one slice per xdist worker so that parallel workers never pick the same one."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    start = 10000 if low > 10000 + 1000 * _PORT_SLOTS else 1024
+    width = max((min(low, 65536) - start) // _PORT_SLOTS, 64)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    slot = int(worker) % _PORT_SLOTS if worker.isdigit() else 0
+    return range(start + slot * width, start + (slot + 1) * width)
+
+
 def free_port() -> int:
+    """A loopback port nothing listens on, never handed out before in this process.
+
+    Servers started by tests get their port from here before they bind it; picking from this
+    worker's own slice (at a random place, then onwards) keeps parallel workers and the client side
+    of connections off it meanwhile. Falls back to the kernel's choice when the slice is used up."""
+    ports = _port_range()
+    offset = random.randrange(len(ports))
+    for index in range(len(ports)):
+        port = ports[(offset + index) % len(ports)]
+        if port in _ports_given:
+            continue
+        _ports_given.add(port)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
