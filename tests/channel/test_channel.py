@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from pathlib import Path
 
 from fluxserve.channel import Control
@@ -67,7 +68,9 @@ def test_a_worker_link_reconnects_when_the_api_process_comes_back(tmp_path: Path
     second = LocalHub(socket_path(tmp_path), events.put)
     second.start()
     try:
+        deadline = time.monotonic() + 60
         while second.connected() < 1:  # the link notices the lost hub and dials again
+            assert time.monotonic() < deadline, "the worker link never reconnected to the new hub"
             link.send_event(PROGRESS)
             threading.Event().wait(0.02)
         link.send_event(PROGRESS)

@@ -32,6 +32,7 @@ POSTER_SCALE = "Movie-poster-style-LoRA-Flux-v1.0"
 PIXEL_TOLERANCE = 2  # README, Batching
 QUICK = {"steps": "2", "width": "64", "height": "64"}
 SLOW = {"steps": "60", "width": "256", "height": "256"}
+BLOCKER = {"steps": "100", "width": "512", "height": "512"}  # busy for seconds, until it is killed
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +62,7 @@ def _pixels(service: Service, task: dict) -> np.ndarray:
 
 def _queue_behind_a_blocker(service: Service, runs: list[dict]) -> list[str]:
     """Queue ``runs`` while the worker is busy, then free it: its next claim takes them together."""
-    blocker = service.run(KREA, prompt="keeps the worker busy", seed="1", **SLOW)["taskid"]
+    blocker = service.run(KREA, prompt="keeps the worker busy", seed="1", **BLOCKER)["taskid"]
     _wait_denoising(service, [blocker])
     taskids = [service.run(KREA, **values)["taskid"] for values in runs]
     assert service.post("/v1/Task/Kill", json={"taskid": blocker}).json()["result"] is True
@@ -110,7 +111,7 @@ def test_batched_tasks_each_end_with_their_own_image_equal_to_a_single_run(batch
 
 
 def test_tasks_with_different_lora_sets_are_never_batched_together(batching: Service) -> None:
-    blocker = batching.run(KREA, prompt="keeps the worker busy", seed="1", **SLOW)["taskid"]
+    blocker = batching.run(KREA, prompt="keeps the worker busy", seed="1", **BLOCKER)["taskid"]
     _wait_denoising(batching, [blocker])
     lora = {"prompt": "a lion", **QUICK}
     runs = {

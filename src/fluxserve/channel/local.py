@@ -97,6 +97,9 @@ class LocalHub:
                     log.exception("event channel stopped accepting")
                 return
             with self._lock:
+                if self._stopped.is_set():  # stop() ran between accept() and here: it missed this link
+                    link.close()
+                    return
                 self._links[link] = threading.Lock()
             reader = threading.Thread(target=self._read, args=(link,), name="fluxserve-channel-read")
             reader.daemon = True

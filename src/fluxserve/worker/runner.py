@@ -228,7 +228,9 @@ class Worker:
         return members
 
     def _member(self, task: TaskRecord) -> Member:
-        log.info("task %s (%s) claimed, attempt %d", task.id, task.tool, task.attempts)
+        project = _project_name(self.store, task)
+        with task_context(task.id, project, task.tool):
+            log.info("task %s (%s) claimed, attempt %d", task.id, task.tool, task.attempts)
         self._publish(task, TaskStatus.ACCEPT)
         reporter = _Reporter(self, task)
         is_killed = self.kills.checker(task.id)  # in memory; the store's flag once a second at most
@@ -239,7 +241,7 @@ class Worker:
         )
         is_killed.current_step = lambda: progress.step
         member = Member(task, self.options.work_dir / task.uuid, is_killed, progress)
-        member.project = _project_name(self.store, task)
+        member.project = project
         return member
 
     def _generate_alone(self, member: Member) -> None:
