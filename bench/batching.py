@@ -129,8 +129,9 @@ def main() -> None:
             _run_case(
                 engines, scratch / "warm", shapes, args.steps, max_batch, args.wait_ms
             )  # call per shape
-        for _ in range(args.rounds):
-            for case, (shapes, max_batch) in cases.items():
+        for round_index in range(args.rounds):
+            order = list(cases.items())  # reversed every other round: no case always follows another
+            for case, (shapes, max_batch) in order if round_index % 2 == 0 else order[::-1]:
                 wall, cpu = _run_case(engines, scratch / "case", shapes, args.steps, max_batch, args.wait_ms)
                 walls[case].append(wall)
                 cpus[case].append(cpu)
