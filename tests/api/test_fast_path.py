@@ -115,12 +115,37 @@ def test_a_chunked_detail_body_over_the_limit_is_413(tmp_path, tiny_weights_dir)
         with socket.create_connection(("127.0.0.1", service.port), timeout=30) as conn:
             conn.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + f"{len(chunk):x}\r\n".encode() + chunk)
             conn.sendall(b"\r\n0\r\n\r\n")
-            answer = conn.recv(65536)
+            answer = _read_answer(conn)
         assert answer.startswith(b"HTTP/1.1 413 ")
         assert b"x-content-type-options: nosniff" in answer.lower()
         assert b"larger than the limit of 1000 bytes" in answer
     finally:
         service.stop()
+
+
+def _read_answer(conn: socket.socket) -> bytes:
+    """One whole HTTP answer: the server may send its head and its body in separate writes."""
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return answer
+        answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    length = next(
+        (
+            int(line.split(b":", 1)[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        ),
+        0,
+    )
+    while len(body) < length:
+        chunk = conn.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return head + b"\r\n\r\n" + body
 
 
 # --- which requests take the hot path (no server needed) ----------------------------------------
