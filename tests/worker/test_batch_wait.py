@@ -100,3 +100,11 @@ def test_batches_split_by_engine_signature_and_hold_at_most_max_batch_images(tmp
     members[5].ended = True  # e.g. failed in preprocessing: not generated at all
     groups = batch_groups(members, max_rows=3)
     assert [[m.task.id for m in group] for group in groups] == [[1, 2], [4], [5], [3]]
+
+
+def test_the_wait_stays_well_inside_the_lease_of_the_tasks_already_claimed(store: TaskStore) -> None:
+    first = _queue(store, "A")
+    clock = Clock(store)  # nobody arrives: the worker waits as long as it may
+    batch = claim_batch(store, "w", 2, ["a/b"], 4, wait_seconds=60, sleep=clock.sleep, clock=clock)
+    assert [task.id for task in batch] == [first]
+    assert clock.now == pytest.approx(0.5)  # a quarter of the 2 s lease, not the 60 s asked for

@@ -34,6 +34,11 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 0.005
 """How often the queue is read while waiting for company (one indexed query)."""
 
+LEASE_SHARE_FOR_WAITING = 0.25
+"""The longest wait for company, as a share of the lease: the tasks already claimed are not yet
+under the worker's lease thread while it waits, so a wait near the lease would let the sweeper
+take them back."""
+
 
 def claim_batch(
     store: TaskStore,
@@ -50,7 +55,7 @@ def claim_batch(
     if not batch or not batch[0].batch_key or len(batch) >= max_batch or wait_seconds <= 0:
         return batch
     key = batch[0].batch_key
-    deadline = clock() + wait_seconds
+    deadline = clock() + min(wait_seconds, lease_seconds * LEASE_SHARE_FOR_WAITING)
     while len(batch) < max_batch and clock() < deadline:
         if store.has_queued(tools):
             break  # what is queued now cannot join this batch (it would have been claimed): go
