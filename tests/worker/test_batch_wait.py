@@ -3,6 +3,7 @@ worker takes compatible tasks that arrive during the wait, and never waits while
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -59,10 +60,33 @@ def test_no_wait_while_other_work_is_queued_or_for_unbatchable_tasks(store: Task
     batch = claim_batch(store, "w", 30, ["a/b"], 4, wait_seconds=1, sleep=clock.sleep, clock=clock)
     assert [task.id for task in batch] == [first] and clock.sleeps == 0
     batch = claim_batch(store, "w", 30, ["a/b"], 4, wait_seconds=1, sleep=clock.sleep, clock=clock)
-    assert [task.id for task in batch] == [other] and clock.now >= 1  # an empty queue: it waited it out
+    assert [task.id for task in batch] == [
+        other
+    ] and clock.now >= 0.9  # an empty queue: it waited out the window
     plain, slept = _queue(store, ""), clock.sleeps
     batch = claim_batch(store, "w", 30, ["a/b"], 4, wait_seconds=1, sleep=clock.sleep, clock=clock)
     assert [task.id for task in batch] == [plain] and clock.sleeps == slept  # '' never waits
+
+
+def test_no_wait_for_a_task_that_was_queued_longer_than_the_window(store: TaskStore) -> None:
+    first = _queue(store, "A")
+    clock = Clock(store, arrivals=[["A"]])
+    later = time.time() + 1.5  # the task has waited 1.5 s in the queue; the window is 1 s
+    batch = claim_batch(
+        store, "w", 30, ["a/b"], 4, wait_seconds=1, sleep=clock.sleep, clock=clock, wall=lambda: later
+    )
+    assert [task.id for task in batch] == [first] and clock.sleeps == 0
+
+
+def test_the_window_runs_from_the_task_s_queueing_not_from_the_claim(store: TaskStore) -> None:
+    first = _queue(store, "A")
+    clock = Clock(store)
+    later = time.time() + 0.75  # 0.75 s of the 1 s window already spent in the queue
+    batch = claim_batch(
+        store, "w", 30, ["a/b"], 4, wait_seconds=1, sleep=clock.sleep, clock=clock, wall=lambda: later
+    )
+    assert [task.id for task in batch] == [first]
+    assert 0.2 <= clock.now <= 0.26  # waited out what was left of the window, not a whole one
 
 
 def test_batches_split_by_engine_signature_and_hold_at_most_max_batch_images(tmp_path: Path) -> None:

@@ -28,11 +28,11 @@ from fluxserve.errors import (
     QueueFullError,
     TaskNotFoundError,
 )
-from fluxserve.tasks import schema
+from fluxserve.tasks import schema, worker_sql
 from fluxserve.tasks.projects import ProjectStore
 from fluxserve.tasks.records import NewOutput, OutputRecord, Project, TaskRecord, UploadRecord
 from fluxserve.tasks.stats import TaskStats
-from fluxserve.tasks.status import RUNNING_STATUSES, TIME_FIELD, TaskStatus, can_advance
+from fluxserve.tasks.status import RUNNING_STATUSES, TIME_FIELD, TaskStatus
 from fluxserve.text import scrub
 
 log = logging.getLogger(__name__)
@@ -360,34 +360,25 @@ class TaskStore:
         return claimed[0] if claimed else None
 
     def claim_batch(
-        self, worker_id: str, lease_seconds: float, tools: Iterable[str] | None = None, limit: int = 1
+        self,
+        worker_id: str,
+        lease_seconds: float,
+        tools: Iterable[str] | None = None,
+        limit: int = 1,
+        through: TaskStatus = TaskStatus.ACCEPT,
     ) -> list[TaskRecord]:
         """Take the oldest queued task (of ``tools``) and, in the same statement, up to ``limit - 1``
         more queued tasks with its batch key (none when its key is empty), oldest first.
 
         One UPDATE whose row choice is a subquery: atomic on SQLite (the statement holds the write
         lock) and on PostgreSQL (``FOR UPDATE SKIP LOCKED``: concurrent claimers take other rows).
+        The claimed tasks enter task_accept, or go straight on to ``through`` (a later running
+        status) with the time of every status on the way stamped: a worker that would move them
+        on at once saves a write.
         """
-        t = schema.tasks
-        queued = self._queued(tools)
-        oldest = t.alias("oldest")  # not correlated with the outer rows
-        first = (
-            sa.select(oldest.c.id, oldest.c.batch_key)
-            .where(oldest.c.status == TaskStatus.QUEUE.value)
-            .order_by(oldest.c.id)
-            .limit(1)
-        )
-        if tools is not None:
-            first = first.where(oldest.c.tool.in_(list(tools)))
-        first = first.with_for_update(skip_locked=True).cte("first")  # evaluated once
-        first = first.prefix_with("MATERIALIZED", dialect="postgresql")
-        first_id, first_key = (
-            sa.select(first.c.id).scalar_subquery(),
-            sa.select(first.c.batch_key).scalar_subquery(),
-        )
-        company = sa.and_(t.c.batch_key == first_key, t.c.batch_key != "") if limit > 1 else sa.false()
-        chosen = queued.where(sa.or_(t.c.id == first_id, company)).order_by(t.c.id).limit(max(1, limit))
-        return self._take(chosen, worker_id, lease_seconds)  # the oldest is always among them
+        statement = worker_sql.claim_statement(tools is not None, limit > 1, through)
+        params = {"limit": max(1, limit), **_tool_params(tools, "tools", "first_tools")}
+        return self._take(statement, params, worker_id, lease_seconds)  # the oldest is always among them
 
     def claim_compatible(
         self,
@@ -396,55 +387,29 @@ class TaskStore:
         batch_key: str,
         tools: Iterable[str] | None = None,
         limit: int = 1,
+        through: TaskStatus = TaskStatus.ACCEPT,
     ) -> list[TaskRecord]:
         """Take up to ``limit`` queued tasks with ``batch_key`` (non-empty) to join a running claim."""
         if not batch_key or limit < 1:
             return []
-        t = schema.tasks
-        company = self._queued(tools).where(t.c.batch_key == batch_key).order_by(t.c.id).limit(limit)
-        return self._take(company, worker_id, lease_seconds)
+        statement = worker_sql.company_statement(tools is not None, through)
+        params = {"limit": limit, "p_batch_key": batch_key, **_tool_params(tools, "tools")}
+        return self._take(statement, params, worker_id, lease_seconds)
 
     def has_queued(self, tools: Iterable[str] | None = None) -> bool:
         """Whether any task (of ``tools``) is waiting."""
+        statement = worker_sql.any_queued_statement(tools is not None)
         with self.engine.connect() as conn:
-            return conn.execute(self._queued(tools).limit(1)).first() is not None
+            return conn.execute(statement, _tool_params(tools, "tools")).first() is not None
 
-    @staticmethod
-    def _queued(tools: Iterable[str] | None, t: sa.FromClause = schema.tasks) -> sa.Select:
-        candidate = sa.select(t.c.id).where(t.c.status == TaskStatus.QUEUE.value)
-        return candidate if tools is None else candidate.where(t.c.tool.in_(list(tools)))
-
-    def _take(self, chosen: sa.Select, worker_id: str, lease_seconds: float) -> list[TaskRecord]:
-        """Claim the queued rows ``chosen`` selects (their ids), in one UPDATE; oldest first.
-
-        The choice is a materialised CTE with ``FOR UPDATE SKIP LOCKED``: PostgreSQL evaluates it
-        once and locks exactly those rows (an ``IN (subquery … LIMIT n FOR UPDATE)`` may be
-        re-run per row and take more than n). SQLite ignores both hints; its UPDATE holds the
-        write lock for the whole statement.
-        """
-        t = schema.tasks
+    def _take(
+        self, statement: sa.Update, params: dict[str, Any], worker_id: str, lease_seconds: float
+    ) -> list[TaskRecord]:
+        """Run a claim statement of :mod:`fluxserve.tasks.worker_sql`; the claimed tasks, oldest first."""
         now = time.time()
-        rows_cte = chosen.with_for_update(skip_locked=True).cte("chosen")
-        rows_cte = rows_cte.prefix_with("MATERIALIZED", dialect="postgresql")
-        chosen_ids = sa.select(rows_cte.c.id)
+        params.update(now=now, p_worker_id=worker_id, p_lease_expires_at=now + lease_seconds)
         with self.engine.begin() as conn:
-            rows = (
-                conn.execute(
-                    sa.update(t)
-                    .where(t.c.id.in_(chosen_ids), t.c.status == TaskStatus.QUEUE.value)
-                    .values(
-                        status=TaskStatus.ACCEPT.value,
-                        accepttime=now,
-                        worker_id=worker_id,
-                        lease_expires_at=now + lease_seconds,
-                        attempts=t.c.attempts + 1,
-                        kill_requested=False,
-                    )
-                    .returning(*t.c)
-                )
-                .mappings()
-                .all()
-            )
+            rows = conn.execute(statement, params).mappings().all()
         return sorted(
             (self._record(row) for row in rows), key=lambda task: task.id
         )  # outputs come with the end
@@ -462,12 +427,13 @@ class TaskStore:
 
         False when the task is no longer this worker's, or already at or past ``status``.
         """
-        values = _advance_values(status, passing)
-        if debugoutput is not None:
-            values["debugoutput"] = debugoutput
-        statement = self._owned(task_id, worker_id).where(_advanceable(status)).values(**values)
+        if debugoutput is None:
+            return bool(self.advance_many([task_id], worker_id, status, passing))
+        values = {**worker_sql.advance_values(status, passing), "debugoutput": debugoutput}
+        statement = worker_sql.owned().where(worker_sql.advanceable(status)).values(**values)
+        params = {"p_task_id": task_id, "p_worker_id": worker_id, "now": time.time()}
         with self.engine.begin() as conn:
-            return bool(conn.execute(statement).rowcount)
+            return bool(conn.execute(statement, params).rowcount)
 
     def advance_many(
         self,
@@ -480,29 +446,28 @@ class TaskStore:
         ids = list(task_ids)
         if not ids:
             return set()
-        t = schema.tasks
-        statement = (
-            sa.update(t)
-            .where(t.c.id.in_(ids), t.c.worker_id == worker_id, _advanceable(status))
-            .values(**_advance_values(status, passing))
-            .returning(t.c.id)
-        )
+        statement = worker_sql.advance_statement(status, tuple(passing))
+        params = {"ids": ids, "p_worker_id": worker_id, "now": time.time()}
         with self.engine.begin() as conn:
-            return set(conn.execute(statement).scalars())
+            return set(conn.execute(statement, params).scalars())
 
     def renew_lease(self, task_id: int, worker_id: str, lease_seconds: float) -> bool:
+        params = {
+            "p_task_id": task_id,
+            "p_worker_id": worker_id,
+            "p_lease_expires_at": time.time() + lease_seconds,
+        }
         with self.engine.begin() as conn:
-            statement = self._owned(task_id, worker_id).values(lease_expires_at=time.time() + lease_seconds)
-            return bool(conn.execute(statement).rowcount)
+            return bool(conn.execute(worker_sql.RENEW_LEASE, params).rowcount)
 
     def kill_requested(self, task_id: int) -> bool:
-        t = schema.tasks
         with self.engine.connect() as conn:
-            return bool(conn.execute(sa.select(t.c.kill_requested).where(t.c.id == task_id)).scalar())
+            return bool(conn.execute(worker_sql.KILL_FLAG, {"p_task_id": task_id}).scalar())
 
     def set_debugoutput(self, task_id: int, worker_id: str, debugoutput: str) -> None:
+        params = {"p_task_id": task_id, "p_worker_id": worker_id, "p_debugoutput": debugoutput}
         with self.engine.begin() as conn:
-            conn.execute(self._owned(task_id, worker_id).values(debugoutput=debugoutput))
+            conn.execute(worker_sql.SET_DEBUGOUTPUT, params)
 
     def finish(
         self,
@@ -516,10 +481,10 @@ class TaskStore:
         outputs: list[NewOutput] = (),  # type: ignore[assignment]
     ) -> bool:
         """End a task this worker owns (success, failure or kill) and attach its outputs, atomically."""
-        t, o = schema.tasks, schema.outputs
         now = time.time()
+        owner = {"p_task_id": task_id, "p_worker_id": worker_id}
         with self.engine.begin() as conn:
-            current = conn.execute(sa.select(t).where(t.c.id == task_id)).mappings().first()
+            current = conn.execute(worker_sql.TASK_ROW, owner).mappings().first()
             if current is None or current["worker_id"] != worker_id or current["status"] not in _RUNNING:
                 return False
             values = _terminal_times(current, status, now)
@@ -533,32 +498,28 @@ class TaskStore:
             )
             if debugoutput is not None:
                 values["debugoutput"] = debugoutput
-            changed = conn.execute(self._owned(task_id, worker_id).values(**values)).rowcount
-            if not changed:
+            if not conn.execute(worker_sql.owned().values(**values), owner).rowcount:
                 return False
-            parentid = uuid.uuid4().hex
-            for position, item in enumerate(outputs):
-                conn.execute(
-                    sa.insert(o).values(
-                        id=uuid.uuid4().hex,
-                        task_id=task_id,
-                        position=position,
-                        name=item.name,
-                        contenttype=item.contenttype,
-                        size=item.size,
-                        parentid=parentid,
-                        accesskey=item.accesskey,
-                        storage_key=item.storage_key,
-                        addedtime=now,
-                        modifiedtime=now,
-                    )
-                )
+            if outputs:
+                parentid = uuid.uuid4().hex
+                rows = [
+                    {
+                        "id": uuid.uuid4().hex,
+                        "task_id": task_id,
+                        "position": position,
+                        "name": item.name,
+                        "contenttype": item.contenttype,
+                        "size": item.size,
+                        "parentid": parentid,
+                        "accesskey": item.accesskey,
+                        "storage_key": item.storage_key,
+                        "addedtime": now,
+                        "modifiedtime": now,
+                    }
+                    for position, item in enumerate(outputs)
+                ]
+                conn.execute(sa.insert(schema.outputs), rows)
         return True
-
-    @staticmethod
-    def _owned(task_id: int, worker_id: str) -> sa.Update:
-        t = schema.tasks
-        return sa.update(t).where(t.c.id == task_id, t.c.worker_id == worker_id, t.c.status.in_(_RUNNING))
 
     # --- recovery -------------------------------------------------------------------------
 
@@ -675,19 +636,12 @@ _IN_PROJECT = {column: _task_with_outputs(column, in_project=True) for column in
 _TIME_COLUMNS = tuple(dict.fromkeys([*TIME_FIELD.values(), "postprocessstarttime"]))
 
 
-def _advance_values(status: TaskStatus, passing: tuple[TaskStatus, ...]) -> dict[str, Any]:
-    """The columns a move to ``status`` (through ``passing``) writes: the status and its times."""
-    now = time.time()
-    values: dict[str, Any] = {TIME_FIELD[step]: now for step in passing}
-    values.update({"status": status.value, TIME_FIELD[status]: now})
-    if status is TaskStatus.OUTPUT:
-        values["postprocessstarttime"] = now
-    return values
-
-
-def _advanceable(status: TaskStatus) -> Any:
-    """Tasks still before ``status`` (a move never goes back, nor past an end)."""
-    return schema.tasks.c.status.in_([s.value for s in RUNNING_STATUSES if can_advance(s, status)])
+def _tool_params(tools: Iterable[str] | None, *names: str) -> dict[str, list[str]]:
+    """The tool filter's bind parameters (none when every tool is claimed)."""
+    if tools is None:
+        return {}
+    chosen = list(tools)
+    return {name: chosen for name in names}
 
 
 def _no_task(identifier: object) -> str:

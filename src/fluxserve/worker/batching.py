@@ -4,8 +4,11 @@ Claiming: the oldest queued task and its compatible company, waiting briefly for
 
 Tasks are compatible when they have the same non-empty batch key (:mod:`fluxserve.catalog.batching`).
 After the first claim (which already takes every compatible queued task, up to ``max_batch``), the
-worker waits up to ``wait_seconds`` for more — but only while nothing else it could run is queued:
-holding an incompatible task back to fill a batch would cost more than the batch saves.
+worker waits for more — but only while nothing else it could run is queued (holding an incompatible
+task back to fill a batch would cost more than the batch saves), and only within ``wait_seconds``
+of the newest claimed task's queueing: the wait is for tasks sent together with it, and a task that
+already sat in a backlog that long is not held back further (so draining a queue of tasks that
+cannot batch costs no waiting at all).
 
 Running (:class:`fluxserve.worker.runner.Worker`): each claimed task becomes a :class:`Member`;
 after preprocessing, members whose engine gives equal batch signatures share one
@@ -25,6 +28,7 @@ from typing import Any
 from fluxserve.engines.base import Engine, EngineJob
 from fluxserve.errors import TaskKilled
 from fluxserve.tasks.records import TaskRecord
+from fluxserve.tasks.status import TaskStatus
 from fluxserve.tasks.store import TaskStore
 from fluxserve.worker.kill import KillCheck
 from fluxserve.worker.progress import StepProgress
@@ -49,19 +53,33 @@ def claim_batch(
     wait_seconds: float,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    through: TaskStatus = TaskStatus.ACCEPT,
+    wall: Callable[[], float] = time.time,
 ) -> list[TaskRecord]:
-    """Up to ``max_batch`` tasks claimed for ``worker_id``, all with one batch key; [] if none queued."""
-    batch = store.claim_batch(worker_id, lease_seconds, tools, limit=max(1, max_batch))
+    """Up to ``max_batch`` tasks claimed for ``worker_id``, all with one batch key; [] if none queued.
+    The tasks are moved on to ``through`` as they are claimed (:meth:`TaskStore.claim_batch`)."""
+    batch = store.claim_batch(worker_id, lease_seconds, tools, limit=max(1, max_batch), through=through)
     if not batch or not batch[0].batch_key or len(batch) >= max_batch or wait_seconds <= 0:
         return batch
     key = batch[0].batch_key
-    deadline = clock() + min(wait_seconds, lease_seconds * LEASE_SHARE_FOR_WAITING)
+    window = wait_seconds - _queued_for(batch, wall)
+    if window <= 0:
+        return batch  # these tasks waited in the queue longer than the window: nothing more to catch
+    deadline = clock() + min(window, lease_seconds * LEASE_SHARE_FOR_WAITING)
     while len(batch) < max_batch and clock() < deadline:
         if store.has_queued(tools):
             break  # what is queued now cannot join this batch (it would have been claimed): go
         sleep(min(POLL_SECONDS, max(0.0, deadline - clock())))
-        batch += store.claim_compatible(worker_id, lease_seconds, key, tools, limit=max_batch - len(batch))
+        batch += store.claim_compatible(
+            worker_id, lease_seconds, key, tools, limit=max_batch - len(batch), through=through
+        )
     return batch
+
+
+def _queued_for(batch: list[TaskRecord], wall: Callable[[], float]) -> float:
+    """How long the newest task of ``batch`` has been queued (0 for a clock behind the API's)."""
+    newest = max(task.times.get("createtime") or 0.0 for task in batch)
+    return max(0.0, wall() - newest)
 
 
 @dataclass

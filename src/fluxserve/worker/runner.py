@@ -6,6 +6,7 @@ import contextlib
 import logging
 import shutil
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -53,6 +54,13 @@ class WorkerOptions:
     batch_wait_seconds: float = 0.0  # how long an idle queue is watched for company (FLUXSERVE_BATCH_WAIT_MS)
 
 
+CLAIMED_AT = TaskStatus.PREPROCESS_START
+"""The status a claimed task is in once the claim's write is done. task_accept, task_assign and
+task_preprocess_start follow each other at once in a worker, so the claim stamps all three (one
+write per task instead of two); their socket frames are still sent one by one."""
+CLAIM_STATUSES = (TaskStatus.ACCEPT, TaskStatus.ASSIGN, TaskStatus.PREPROCESS_START)
+
+
 class _Lost(Exception):
     """This worker no longer owns the task (its lease lapsed and someone else took it)."""
 
@@ -83,6 +91,7 @@ class Worker:
         self.kills = kills or KillWatch(store)
         self.worker_id = new_worker_id()
         self._leases = LeaseKeeper(store, self.worker_id, options.lease_seconds)
+        self._project_name = _ProjectNames(store)
         self._stop = threading.Event()
         self._wake = wake or threading.Event()
         self._threads: list[threading.Thread] = []
@@ -165,6 +174,7 @@ class Worker:
                 self._tools(),
                 self.options.max_batch,
                 self.options.batch_wait_seconds,
+                through=CLAIMED_AT,
             )
             if not tasks:
                 return False
@@ -206,9 +216,9 @@ class Worker:
 
     def _prepare(self, tasks: list[TaskRecord]) -> list[Member]:
         """task_accept .. task_start: each task's job built and preprocessed (or the task ended).
-        Status moves are one write for every task of a batch."""
-        members = [self._member(task) for task in tasks]
-        self._advance_all(members, TaskStatus.PREPROCESS_START, passing=(TaskStatus.ASSIGN,))
+        The claim itself took the tasks to task_preprocess_start (:data:`CLAIMED_AT`); the move to
+        task_start is one write for every task of a batch."""
+        members = [self._member(task) for task in tasks]  # claimed through task_preprocess_start
         for member in running(members):
             with self._ending(member):
                 spec = self.catalog.get(member.task.tool)
@@ -228,10 +238,11 @@ class Worker:
         return members
 
     def _member(self, task: TaskRecord) -> Member:
-        project = _project_name(self.store, task)
+        project = self._project_name(task)
         with task_context(task.id, project, task.tool):
             log.info("task %s (%s) claimed, attempt %d", task.id, task.tool, task.attempts)
-        self._publish(task, TaskStatus.ACCEPT)
+        for status in CLAIM_STATUSES:
+            self._publish(task, status)
         reporter = _Reporter(self, task)
         is_killed = self.kills.checker(task.id)  # in memory; the store's flag once a second at most
         progress = StepProgress(
@@ -420,10 +431,29 @@ class _Reporter:
             self._writes.offer(progress_text(line), force)
 
 
-def _project_name(store: TaskStore, task: TaskRecord) -> str:
-    """For log lines: the project's name (its id if it cannot be read)."""
-    try:
-        project = store.projects.by_id(task.project_id)
-    except Exception:  # logging context only; never fail a task over it
-        project = None
-    return project.name if project else str(task.project_id)
+class _ProjectNames:
+    """For log lines: a project's name (its id if it cannot be read), read from the store at most
+    once a minute per project — a rename shows in the logs within a minute, and a worker running
+    short tasks does not pay a query per task for it."""
+
+    TTL_SECONDS = 60.0
+
+    def __init__(self, store: TaskStore, clock: Callable[[], float] = time.monotonic) -> None:
+        self._store = store
+        self._clock = clock
+        self._names: dict[int, tuple[float, str]] = {}
+
+    def __call__(self, task: TaskRecord) -> str:
+        now = self._clock()
+        cached = self._names.get(task.project_id)
+        if cached and now - cached[0] < self.TTL_SECONDS:
+            return cached[1]
+        try:
+            project = self._store.projects.by_id(task.project_id)
+        except Exception:  # logging context only; never fail a task over it
+            project = None
+        name = project.name if project else str(task.project_id)
+        if len(self._names) > 1000:
+            self._names.clear()
+        self._names[task.project_id] = (now, name)
+        return name
