@@ -479,14 +479,17 @@ class TaskStore:
         debugoutput: str | None = None,
         debugerror: str = "",
         outputs: list[NewOutput] = (),  # type: ignore[assignment]
-    ) -> bool:
-        """End a task this worker owns (success, failure or kill) and attach its outputs, atomically."""
+    ) -> TaskRecord | None:
+        """End a task this worker owns (success, failure or kill) and attach its outputs, atomically.
+
+        The ended task with its outputs (what the end's events are built from), or None when the
+        task is no longer this worker's or has already ended."""
         now = time.time()
         owner = {"p_task_id": task_id, "p_worker_id": worker_id}
         with self.engine.begin() as conn:
             current = conn.execute(worker_sql.TASK_ROW, owner).mappings().first()
             if current is None or current["worker_id"] != worker_id or current["status"] not in _RUNNING:
-                return False
+                return None
             values = _terminal_times(current, status, now)
             values.update(
                 status=status.value,
@@ -498,28 +501,32 @@ class TaskStore:
             )
             if debugoutput is not None:
                 values["debugoutput"] = debugoutput
-            if not conn.execute(worker_sql.owned().values(**values), owner).rowcount:
-                return False
-            if outputs:
-                parentid = uuid.uuid4().hex
-                rows = [
-                    {
-                        "id": uuid.uuid4().hex,
-                        "task_id": task_id,
-                        "position": position,
-                        "name": item.name,
-                        "contenttype": item.contenttype,
-                        "size": item.size,
-                        "parentid": parentid,
-                        "accesskey": item.accesskey,
-                        "storage_key": item.storage_key,
-                        "addedtime": now,
-                        "modifiedtime": now,
-                    }
-                    for position, item in enumerate(outputs)
-                ]
-                conn.execute(sa.insert(schema.outputs), rows)
-        return True
+            statement = worker_sql.owned_update(tuple(sorted(values)))
+            params = {**owner, **{f"v_{name}": value for name, value in values.items()}}
+            row = conn.execute(statement, params).mappings().first()
+            if row is None:
+                return None
+            ended = self._record(row)
+            parentid = uuid.uuid4().hex
+            ended.outputs = [
+                OutputRecord(
+                    id=uuid.uuid4().hex,
+                    task_id=task_id,
+                    position=position,
+                    name=item.name,
+                    contenttype=item.contenttype,
+                    size=item.size,
+                    parentid=parentid,
+                    accesskey=item.accesskey,
+                    storage_key=item.storage_key,
+                    addedtime=now,
+                    modifiedtime=now,
+                )
+                for position, item in enumerate(outputs)
+            ]
+            if ended.outputs:
+                conn.execute(sa.insert(schema.outputs), [vars(output) for output in ended.outputs])
+        return ended
 
     # --- recovery -------------------------------------------------------------------------
 

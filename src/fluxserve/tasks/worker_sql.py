@@ -143,6 +143,14 @@ def owned() -> sa.Update:
     )
 
 
+@functools.cache
+def owned_update(columns: tuple[str, ...]) -> sa.Update:
+    """Set ``columns`` (each from ``:v_<column>``) on a task ``:p_worker_id`` runs; RETURNING the
+    row. One statement per set of columns (a task's end writes one of a handful)."""
+    values = {column: sa.bindparam(f"v_{column}") for column in columns}
+    return owned().values(**values).returning(*schema.tasks.c)
+
+
 RENEW_LEASE = owned().values(lease_expires_at=sa.bindparam("p_lease_expires_at"))
 SET_DEBUGOUTPUT = owned().values(debugoutput=sa.bindparam("p_debugoutput"))
 KILL_FLAG = sa.select(schema.tasks.c.kill_requested).where(schema.tasks.c.id == sa.bindparam("p_task_id"))

@@ -373,10 +373,10 @@ class Worker:
         self._finish(task, TaskStatus.POSTPROCESS_END, pexit="1", debugerror=message, debugoutput="")
 
     def _finish(self, task: TaskRecord, status: TaskStatus, **fields) -> None:
-        if not self.store.finish(task.id, self.worker_id, status=status, **fields):
+        final = self.store.finish(task.id, self.worker_id, status=status, **fields)
+        if final is None:
             log.warning("task %s: could not record its end (no longer owned by this worker)", task.id)
             return
-        final = self.store.get(task.id)
         publish_end(self.events, final, self.options.public_url)  # the same frames as every other end
         log.info("task %s ended: %s pexit=%s", task.id, status.value, final.pexit)
 
