@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -155,6 +156,20 @@ def test_running_task_without_history_starts_from_its_status_and_debugoutput_pro
     ]
     # with live events already waiting, the bus is carrying the task: no guess from the store
     assert [e.type for e in opening_events([], task, PUBLIC, live_pending=True)] == ["task_queue"]
+
+
+def test_a_follower_registering_before_the_workers_events_arrive_still_gets_every_status() -> None:
+    """The store has stamped accept/assign/preprocessing but the bus has not carried those events
+    yet (a busy machine): the opening replays them from the stamps, in order, then the current one."""
+    stamped = {"createtime": 1.0, "accepttime": 2.0, "assigntime": 2.0, "preprocessstarttime": 3.0}
+    task = task_record(TaskStatus.PREPROCESS_START)
+    task = replace(task, times={**task.times, **stamped})
+    assert [e.type for e in opening_events([], task, PUBLIC, live_pending=False)] == [
+        "task_queue",
+        "task_accept",
+        "task_assign",
+        "task_preprocess_start",
+    ]
 
 
 def test_statuses_never_go_backwards_and_repeated_progress_is_sent_once() -> None:

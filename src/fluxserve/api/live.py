@@ -27,7 +27,7 @@ from fluxserve.errors import NotFoundError
 from fluxserve.tasks.ends import end_events
 from fluxserve.tasks.events import PREVIEW_EVENT, EventQueue, TaskEvent
 from fluxserve.tasks.records import TaskRecord
-from fluxserve.tasks.status import PIPELINE_ORDER, TaskStatus
+from fluxserve.tasks.status import PIPELINE_ORDER, TIME_FIELD, TaskStatus
 
 log = logging.getLogger(__name__)
 
@@ -97,14 +97,20 @@ def preview_message(data_url: str, progress: dict[str, str]) -> dict[str, str] |
 
 
 def record_events(task: TaskRecord, public_url: str) -> list[TaskEvent]:
-    """What the store knows about a task, as the last events a follower should have seen."""
+    """What the store knows about a task, as the last events a follower should have seen.
+
+    A running task's statuses after task_queue that the store has stamped a time for come first:
+    a follower that registers while the worker's events for them are still on their way (a busy
+    machine) gets them too, instead of skipping to the current status."""
 
     def event(kind: str, message: Any = "", **flags: bool) -> TaskEvent:
         return TaskEvent(task.taskid, task.token, kind, message, **flags)
 
     if task.status.is_terminal():
         return end_events(task, public_url)  # the very frames a worker or the API published
-    events = [event(task.status.value)]
+    passed = PIPELINE_ORDER[1 : PIPELINE_ORDER.index(task.status)] if task.status in PIPELINE_ORDER else ()
+    events = [event(status.value) for status in passed if task.times.get(TIME_FIELD[status])]
+    events.append(event(task.status.value))
     progress = progress_of(task.debugoutput) if task.status is TaskStatus.START else None
     if progress is not None:
         preview = preview_message(progress.pop("preview", ""), progress)
