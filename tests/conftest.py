@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -10,7 +12,59 @@ import pytest
 from tests.support.parallel import file_lock, shared_tmp_dir
 from tests.support.postgres import PostgresServer, start_postgres
 from tests.support.s3 import S3Server, start_s3
-from tests.support.service import Service
+from tests.support.service import Service, reap_stopped
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Settings of the test processes themselves, before anything imports torch.
+
+    * Compiled bytecode is cached (``__pycache__``, gitignored) even where PYTHONDONTWRITEBYTECODE is
+      set: each of the ~100 server and worker processes a run starts would otherwise compile
+      fluxserve's own modules again (tenths of a second of CPU each).
+    * A parallel (xdist) worker runs torch on one thread: several workers on a few cores each starting
+      a thread per core would only fight over them (the servers the tests start run with
+      OMP_NUM_THREADS=1 too, see tests/support/service.py).
+    """
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    sys.dont_write_bytecode = False
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    reap_stopped()  # the servers that teardowns stopped are gone before the run ends
+
+
+OWN_SERVERS = {"make_service", "postgres", "s3_server"}
+"""Tests asking for these start their own servers (seconds of CPU each): scheduled first."""
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups (pyproject's addopts: --dist loadgroup)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """How parallel (xdist) workers share the suite.
+
+    * The tests of a module that share a module-scoped fixture (a running server, a browser) form one
+      group that runs on one worker, so that each such fixture starts once; every other test is
+      scheduled on its own, wherever a worker is free.
+    * The long ones go first (tests that start their own servers, and the groups), so that no long
+      test starts last while the other workers sit idle. The order is the same in every worker, as
+      xdist requires (a stable sort of the collection order).
+    """
+    grouped: set[str] = set()
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        definitions = info.name2fixturedefs.values() if info else ()
+        if any(defs and defs[-1].scope == "module" for defs in definitions):
+            module = item.nodeid.split("::", 1)[0]
+            item.add_marker(pytest.mark.xdist_group(module))
+            grouped.add(item.nodeid)
+
+    def rank(item: pytest.Item) -> int:
+        if OWN_SERVERS.intersection(getattr(item, "fixturenames", ())):
+            return 0
+        return 1 if item.nodeid in grouped else 2
+
+    items.sort(key=rank)
 
 
 @pytest.fixture(scope="session")
@@ -79,6 +133,7 @@ def postgres() -> Iterator[PostgresServer]:
             pytrace=False,
         )
     yield server
+    reap_stopped()  # no server stopped earlier is still shutting down on this database
     server.stop()
 
 
@@ -87,4 +142,5 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     """A real S3-compatible server on 127.0.0.1 (moto's standalone server), for the whole session."""
     server = start_s3(tmp_path_factory.mktemp("s3"))
     yield server
+    reap_stopped()
     server.stop()

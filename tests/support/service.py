@@ -64,6 +64,20 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+_stopping: list[tuple[subprocess.Popen, float]] = []  # stopped servers still shutting down
+
+
+def reap_stopped() -> None:
+    """Wait for every server stopped so far to exit; SIGKILL those past their 10 s."""
+    while _stopping:
+        process, deadline = _stopping.pop(0)
+        try:
+            process.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def signed_headers(api_key: str, api_secret: str, nonce: str | None = None) -> dict[str, str]:
     nonce = nonce or str(int(time.time()))
     signature = hmac.new(api_key.encode(), (api_secret + nonce).encode(), hashlib.sha256).hexdigest()
@@ -161,13 +175,13 @@ class Service:
         return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
 
     def stop(self) -> None:
+        """SIGTERM; the process gets 10 s to shut down (then SIGKILL), waited for by ``reap_stopped``.
+
+        Only teardowns stop servers, and no test asserts on a shutdown, so the test that comes next
+        need not wait for it (a worker process takes seconds to exit once torch is loaded)."""
         if self.process and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            _stopping.append((self.process, time.monotonic() + 10))
 
     def hard_kill(self) -> None:
         """SIGKILL, as an out-of-memory killer or a power cut would."""
