@@ -80,9 +80,13 @@ def tiny_weights_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         return build_tiny_weights(root)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def service(tmp_path_factory: pytest.TempPathFactory, tiny_weights_dir: Path) -> Iterator[Service]:
-    """One real server per test module, on the tiny weights, talking over 127.0.0.1."""
+    """One real server with the default settings, on the tiny weights, talking over 127.0.0.1.
+
+    Shared by every module that asks for it (one per xdist worker): starting a server with its worker
+    process costs seconds of CPU. Its tests must not depend on what others did on it (none counts
+    all tasks, changes a project or restarts it); tests that need that start their own."""
     server = Service(tmp_path_factory.mktemp("service"), weights=str(tiny_weights_dir)).start()
     yield server
     server.stop()
@@ -105,9 +109,9 @@ def make_service(tmp_path: Path, tiny_weights_dir: Path) -> Iterator[Callable[..
         server.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def queue_only_service(tmp_path_factory: pytest.TempPathFactory, tiny_weights_dir: Path) -> Iterator[Service]:
-    """A server with no worker: tasks stay queued (for API-only tests and Cancel)."""
+    """A server with no worker: tasks stay queued (for API-only tests and Cancel). Shared like ``service``."""
     server = Service(
         tmp_path_factory.mktemp("queue-only"),
         weights=str(tiny_weights_dir),

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.service import Service, launch, process_env
+from tests.support.service import LOOPBACK_TLS, Service, launch, process_env
 
 
 @dataclass
@@ -68,7 +68,8 @@ def wait_for_workers(api: Service, live: int, timeout: float = 120.0) -> dict:
     deadline = time.monotonic() + timeout
     counts: dict = {}
     while time.monotonic() < deadline:
-        counts = httpx.get(f"{api.base_url}/healthz", timeout=5).json().get("workers", {})
+        health = httpx.get(f"{api.base_url}/healthz", timeout=5, verify=LOOPBACK_TLS).json()
+        counts = health.get("workers", {})
         if counts.get("live") == live:
             return counts
         time.sleep(0.1)
