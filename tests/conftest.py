@@ -36,10 +36,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 
 OWN_SERVERS = {"make_service", "postgres", "s3_server"}
-"""Tests asking for these start their own servers (seconds of CPU each): scheduled early."""
-
-LONGEST = ("tests/worker/", "tests/cluster/")
-"""Where the longest tests live (server restarts, several processes, 100-step tasks): first of all."""
+"""Tests asking for these start their own servers (seconds of CPU each): scheduled first."""
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups (pyproject's addopts: --dist loadgroup)
@@ -49,9 +46,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     * The tests of a module that share a module-scoped fixture (a running server, a browser) form one
       group that runs on one worker, so that each such fixture starts once; every other test is
       scheduled on its own, wherever a worker is free.
-    * The long ones go first (the worker and cluster tests, then the groups and the tests that start
-      their own servers), so that no long test starts last while the other workers sit idle. The
-      order is the same in every worker, as xdist requires (a stable sort of the collection order).
+    * The long ones go first (tests that start their own servers, and the groups), so that no long
+      test starts last while the other workers sit idle. The order is the same in every worker, as
+      xdist requires (a stable sort of the collection order).
     """
     grouped: set[str] = set()
     for item in items:
@@ -63,11 +60,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             grouped.add(item.nodeid)
 
     def rank(item: pytest.Item) -> int:
-        if item.nodeid.startswith(LONGEST):
+        if OWN_SERVERS.intersection(getattr(item, "fixturenames", ())):
             return 0
-        if item.nodeid in grouped or OWN_SERVERS.intersection(getattr(item, "fixturenames", ())):
-            return 1
-        return 2
+        return 1 if item.nodeid in grouped else 2
 
     items.sort(key=rank)
 
