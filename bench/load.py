@@ -49,7 +49,7 @@ def batch_seconds(service: Service, count: int, size: int, steps: int, phase: st
         return time.perf_counter() - started
 
 
-def start_pollers(service: Service, taskid: str, clients: int, tmp: Path) -> subprocess.Popen:
+def start_pollers(service: Service, taskid: str, clients: int, tmp: Path, nice: int) -> subprocess.Popen:
     script = tmp / "poll.lua"
     lines = ['wrk.method = "POST"', f"wrk.body = {json.dumps(json.dumps({'taskid': taskid}))}"]
     headers = {"content-type": "application/json", **service.headers()}
@@ -57,7 +57,7 @@ def start_pollers(service: Service, taskid: str, clients: int, tmp: Path) -> sub
     script.write_text("\n".join(lines) + "\n")
     url = f"{service.base_url}/v1/Task/Detail"
     return subprocess.Popen(
-        ["wrk", "-t1", f"-c{clients}", "-d3600s", "-s", str(script), url],
+        ["nice", "-n", str(nice), "wrk", "-t1", f"-c{clients}", "-d3600s", "-s", str(script), url],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -66,7 +66,7 @@ def start_pollers(service: Service, taskid: str, clients: int, tmp: Path) -> sub
 
 def polled_seconds(service: Service, args: argparse.Namespace, target: str, tmp: Path, phase: str):
     """(seconds, wrk's summary line) of one round with the pollers hammering Detail throughout."""
-    pollers = start_pollers(service, target, args.pollers, tmp)
+    pollers = start_pollers(service, target, args.pollers, tmp, args.pollers_nice)
     try:
         time.sleep(0.5)  # the pollers are connected and polling before the first task is queued
         seconds = batch_seconds(service, args.count // args.rounds, args.size, args.steps, phase)
@@ -84,6 +84,12 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--pollers", type=int, default=50)
+    parser.add_argument(
+        "--pollers-nice",
+        type=int,
+        default=0,
+        help="niceness of the polling clients (wrk); 19 stands for clients on other machines",
+    )
     parser.add_argument("--max-batch", type=int, default=1, help="FLUXSERVE_MAX_BATCH of both services")
     args = parser.parse_args()
     from fluxserve.engines.tiny import build_tiny_weights
@@ -130,6 +136,7 @@ def main() -> None:
     ratio = rate["polled"] / rate["alone"]
     print(
         f"1 worker, {args.pollers} clients polling Detail : {rate['polled']:6.2f} tasks/s   ratio {ratio:.2f}"
+        f"   (wrk at nice {args.pollers_nice})"
     )
     print(
         f"2 worker processes                  : {rate['two']:6.2f} tasks/s   "
