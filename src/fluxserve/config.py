@@ -75,7 +75,7 @@ class Settings(BaseSettings):
     worker_threads: int = 1  # task threads per worker process (`fluxserve worker`)
     torch_threads: int = 0  # CPU threads per supervised worker; 0 = cores / workers
     drain_seconds: float = 60.0  # on SIGTERM, running tasks get this long to finish
-    api_nice: int = 5  # niceness of serve's HTTP thread (Linux): a flood of polls yields to the workers
+    api_nice: int = 10  # niceness of serve's HTTP thread (Linux): a flood of polls yields to the workers
     live_poll_seconds: float = 1.0  # socket/SSE followers read the store after this long without events
     project_cache_seconds: float = 5.0  # API keys are re-read after this long (changes also notify)
     kill_poll_seconds: float = 1.0  # a worker reads a running task's kill flag from the store this often

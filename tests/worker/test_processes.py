@@ -125,8 +125,8 @@ def test_the_api_process_has_no_torch_while_its_worker_processes_do(two_workers:
     assert _worker_pid(two_workers, task["id"]) in workers
     assert any(_loads_torch(pid) for pid in workers)  # the check can see torch where it is loaded
     assert two_workers.process is not None and not _loads_torch(two_workers.process.pid)
-    # the HTTP thread yields to generation (FLUXSERVE_API_NICE, default 5); the workers do not
-    assert _nice(two_workers.process.pid) == 5 and [_nice(pid) for pid in workers] == [0, 0]
+    # the HTTP thread yields to generation (FLUXSERVE_API_NICE, default 10); the workers do not
+    assert _nice(two_workers.process.pid) == 10 and [_nice(pid) for pid in workers] == [0, 0]
 
 
 def _nice(pid: int) -> int:
