@@ -24,9 +24,15 @@ measure the defaults a deployment runs with."""
 
 
 class BenchClient:
-    def __init__(self, service: Service, poll_seconds: float = 0.05) -> None:
+    """``live=True``: :meth:`wait` follows the task's Server-Sent Events instead of polling Detail —
+    the way a client that waits for its result should (no CPU spent asking, the end seen at once);
+    on a 2-core box a client polling every 10 ms takes ~8 % of a core from the workers it measures."""
+
+    def __init__(self, service: Service, poll_seconds: float = 0.05, live: bool = False) -> None:
         self.service = service
         self.poll_seconds = poll_seconds
+        self.live = live
+        self._tokens: dict[str, str] = {}
         self._http = httpx.Client(base_url=service.base_url, timeout=60)
 
     def __enter__(self) -> BenchClient:
@@ -42,10 +48,14 @@ class BenchClient:
 
     def run(self, tool: str, **inputs: Any) -> str:
         """Queue a task; its taskid."""
-        return self.post(f"/v1/Run/{tool}", inputs)["taskid"]
+        answer = self.post(f"/v1/Run/{tool}", inputs)
+        self._tokens[answer["taskid"]] = answer["socketaccesstoken"]
+        return answer["taskid"]
 
     def wait(self, taskid: str, timeout: float = 900.0) -> dict[str, Any]:
-        """Poll Task/Detail every ``poll_seconds`` until the task ended; the task."""
+        """The task once it has ended: followed live (``live``) or polled every ``poll_seconds``."""
+        if self.live and taskid in self._tokens:
+            return self._follow(taskid, timeout)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             task = self.post("/v1/Task/Detail", {"taskid": taskid})["tasklist"][0]
@@ -53,6 +63,17 @@ class BenchClient:
                 return task
             time.sleep(self.poll_seconds)
         raise AssertionError(f"task {taskid} still {task['status']} after {timeout}s")
+
+    def _follow(self, taskid: str, timeout: float) -> dict[str, Any]:
+        """Read the task's event stream to its end (it closes after the terminal frame), then the task."""
+        path = f"/v1/Task/Events/{self._tokens[taskid]}"
+        with self._http.stream("GET", path, timeout=timeout) as response:
+            assert response.status_code == 200, response.status_code
+            for _ in response.iter_bytes():
+                pass
+        task = self.post("/v1/Task/Detail", {"taskid": taskid})["tasklist"][0]
+        assert task["status"] in DONE, task["status"]
+        return task
 
     def download(self, url: str) -> bytes:
         response = self._http.get(url)

@@ -8,10 +8,14 @@ Both services (one worker process, two worker processes) run for the whole bench
 figures are taken in alternating rounds (one worker alone, one worker polled, two workers, again…)
 so a load that changes while the bench runs falls on every figure alike (the direct reference's two
 figures are taken in the same rounds). Each round queues its
-tasks at once and waits for the last (Detail polled every 10 ms over one kept-alive connection).
+tasks at once and waits for the last: polling Detail every 10 ms over one kept-alive connection
+(``--wait poll``, the default, which printed README's figures; on two cores that client takes ~8 % of
+a core from the workers), or following each task's Server-Sent Events (``--wait live``: a waiting
+client that spends no CPU asking).
 Both services run one task per pipeline call (``--max-batch 1``), so the scaling pair compares
 processes, not how batches happened to split between them. Usage:
-    .venv/bin/python bench/load.py [--count 32] [--rounds 4] [--size 128] [--steps 20] [--pollers 50]
+    .venv/bin/python bench/load.py [--count 64] [--rounds 4] [--size 128] [--steps 20] [--pollers 50]
+        [--pollers-nice 0] [--wait live|poll]
 """
 
 from __future__ import annotations
@@ -34,14 +38,16 @@ from tests.support.service import Service
 KREA = "black-forest-labs/FLUX.1-Krea-dev"
 
 
-def batch_seconds(service: Service, count: int, size: int, steps: int, phase: str) -> float:
+def batch_seconds(
+    service: Service, count: int, size: int, steps: int, phase: str, live: bool = True
+) -> float:
     """Seconds from queueing ``count`` tasks at once until the last one ended.
 
     Prompts name the phase and round: none is reused, so the worker's prompt-encoding cache never
     favours one figure over another.
     """
     inputs = {"steps": steps, "width": size, "height": size}
-    with BenchClient(service, poll_seconds=0.01) as client:
+    with BenchClient(service, poll_seconds=0.01, live=live) as client:
         started = time.perf_counter()
         ids = [client.run(KREA, prompt=f"{phase} {i}", seed=str(i), **inputs) for i in range(count)]
         for taskid in ids:
@@ -69,7 +75,9 @@ def polled_seconds(service: Service, args: argparse.Namespace, target: str, tmp:
     pollers = start_pollers(service, target, args.pollers, tmp, args.pollers_nice)
     try:
         time.sleep(0.5)  # the pollers are connected and polling before the first task is queued
-        seconds = batch_seconds(service, args.count // args.rounds, args.size, args.steps, phase)
+        seconds = batch_seconds(
+            service, args.count // args.rounds, args.size, args.steps, phase, args.wait == "live"
+        )
     finally:
         pollers.send_signal(signal.SIGINT)  # wrk prints its summary on SIGINT
         report = pollers.communicate()[0]
@@ -79,7 +87,7 @@ def polled_seconds(service: Service, args: argparse.Namespace, target: str, tmp:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--count", type=int, default=32, help="tasks per figure")
+    parser.add_argument("--count", type=int, default=64, help="tasks per figure")
     parser.add_argument("--rounds", type=int, default=4, help="alternating rounds the count is split into")
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=20)
@@ -91,6 +99,9 @@ def main() -> None:
         help="niceness of the polling clients (wrk); 19 stands for clients on other machines",
     )
     parser.add_argument("--max-batch", type=int, default=1, help="FLUXSERVE_MAX_BATCH of both services")
+    parser.add_argument(
+        "--wait", choices=("live", "poll"), default="poll", help="how the bench waits for its tasks"
+    )
     args = parser.parse_args()
     from fluxserve.engines.tiny import build_tiny_weights
 
@@ -113,11 +124,12 @@ def main() -> None:
             target = one.run(KREA, prompt="polled", steps=2, width=64, height=64)["taskid"]
             one.wait(target)
             for round_ in range(args.rounds):
-                seconds["alone"] += batch_seconds(one, chunk, args.size, args.steps, f"alone {round_}")
+                live = args.wait == "live"
+                seconds["alone"] += batch_seconds(one, chunk, args.size, args.steps, f"alone {round_}", live)
                 polled, report = polled_seconds(one, args, target, tmp, f"polled {round_}")
                 seconds["polled"] += polled
                 reports.append(report)
-                seconds["two"] += batch_seconds(two, chunk, args.size, args.steps, f"two {round_}")
+                seconds["two"] += batch_seconds(two, chunk, args.size, args.steps, f"two {round_}", live)
                 for label, processes in direct.items():
                     prompts = [f"{label} {round_} {i}" for i in range(chunk)]
                     seconds[label] += processes.seconds(prompts, args.size, args.steps)
@@ -130,7 +142,7 @@ def main() -> None:
     case = f"tiny FLUX.1 {args.size}²/{args.steps} steps, FLUXSERVE_MAX_BATCH={args.max_batch}"
     print(
         f"{chunk * args.rounds} tasks per figure in {args.rounds} alternating rounds, {case}, "
-        "one torch thread per worker"
+        f"one torch thread per worker, the bench waits by {args.wait}"
     )
     print(f"1 worker process, nobody polling    : {rate['alone']:6.2f} tasks/s")
     ratio = rate["polled"] / rate["alone"]

@@ -1,11 +1,12 @@
 """Service overhead: the same generations run (a) by calling FluxPipeline directly and (b) through the
-HTTP service end to end (signed Run, queue, worker process, PNG storage, Detail polling every 50 ms
-over one kept-alive connection, download). Every prompt is new to the service (no prompt-cache hits).
+HTTP service end to end (signed Run, queue, worker process, PNG storage, waiting for the end over one
+kept-alive connection, download). Every prompt is new to the service (no prompt-cache hits).
 
 Both sides use one torch thread and encode each image as PNG, so the figures compare like with like;
 each case is measured side by side in one run, in alternating rounds (direct, service, direct, …) so
 a load that changes meanwhile falls on both sides alike; each service round pays its own start (the
-Run requests) and end (Detail polled every 10 ms) in full. The service runs one task per pipeline call
+Run requests) and end (each task followed over Server-Sent Events, ``--wait live``, or Detail polled
+every 10 ms, ``--wait poll``) in full. The service runs one task per pipeline call
 (FLUXSERVE_MAX_BATCH=1, like the direct side), so the ratio is the per-task overhead, not batching's
 gain (``--max-batch 4`` measures the service with batching). Prints images/s for both and their
 ratio. Usage:
@@ -82,6 +83,9 @@ def main() -> None:
     parser.add_argument("--cases", default="64x4,128x20", help="SIZExSTEPS,… (square images)")
     parser.add_argument("--max-batch", type=int, default=1, help="the service's FLUXSERVE_MAX_BATCH")
     parser.add_argument("--rounds", type=int, default=4, help="alternating chunks per side and case")
+    parser.add_argument(
+        "--wait", choices=("live", "poll"), default="poll", help="how the bench waits for its tasks"
+    )
     args = parser.parse_args()
     cases = [tuple(int(part) for part in case.split("x")) for case in args.cases.split(",")]
     import torch
@@ -98,7 +102,7 @@ def main() -> None:
         env = {"FLUXSERVE_LOG_LEVEL": "WARNING", "FLUXSERVE_MAX_BATCH": str(args.max_batch), **PRODUCTION}
         service = Service(Path(tmp) / "data", weights=str(weights), env_overrides=env).start()
         try:
-            with BenchClient(service, poll_seconds=0.01) as client:
+            with BenchClient(service, poll_seconds=0.01, live=args.wait == "live") as client:
                 for size, steps in cases:
                     rates = side_by_side(pipe, client, args.count, args.rounds, size, steps)
                     rows.append((size, steps, *rates))
@@ -106,7 +110,8 @@ def main() -> None:
             service.stop()
     print(
         f"{args.count} generations per case, tiny FLUX.1, one torch thread, PNG encoded on both sides, "
-        f"service FLUXSERVE_MAX_BATCH={args.max_batch}, {args.rounds} alternating rounds"
+        f"service FLUXSERVE_MAX_BATCH={args.max_batch}, {args.rounds} alternating rounds, "
+        f"the bench waits by {args.wait}"
     )
     print(f"{'case':>12} {'direct img/s':>13} {'service img/s':>14} {'service/direct':>15}")
     for size, steps, direct_rate, service_rate in rows:
