@@ -32,7 +32,7 @@ from fluxserve.tasks import schema, worker_sql
 from fluxserve.tasks.projects import ProjectStore
 from fluxserve.tasks.records import NewOutput, OutputRecord, Project, TaskRecord, UploadRecord
 from fluxserve.tasks.stats import TaskStats
-from fluxserve.tasks.status import RUNNING_STATUSES, TIME_FIELD, TaskStatus
+from fluxserve.tasks.status import TIME_FIELD, TaskStatus
 from fluxserve.text import scrub
 
 log = logging.getLogger(__name__)
@@ -339,9 +339,7 @@ class TaskStore:
         t = schema.tasks
         with self.engine.begin() as conn:
             changed = conn.execute(
-                sa.update(t)
-                .where(t.c.id == task.id, t.c.status.in_([s.value for s in RUNNING_STATUSES]))
-                .values(kill_requested=True)
+                sa.update(t).where(t.c.id == task.id, t.c.status.in_(_RUNNING)).values(kill_requested=True)
             ).rowcount
         if not changed:
             current = self.get(task.id)
@@ -620,7 +618,7 @@ class TaskStore:
             conn.execute(sa.update(t).where(t.c.id == task_id).values(**values))
 
 
-_RUNNING = [s.value for s in RUNNING_STATUSES]
+_RUNNING = worker_sql.RUNNING
 _MAX_ID = 2**31 - 1
 _OUTPUT_NAMES = [(column.name, f"out_{column.name}") for column in schema.outputs.c]
 
