@@ -25,11 +25,9 @@ def _claim_values(through: TaskStatus) -> dict[str, object]:
     """What a claim writes: the task is this worker's, with a lease, one more attempt, and the
     statuses from task_accept up to ``through`` stamped with the claim's time."""
     t = schema.tasks
-    now = sa.bindparam("now")
-    steps = RUNNING_STATUSES[: RUNNING_STATUSES.index(through) + 1]
-    values: dict[str, object] = {TIME_FIELD[status]: now for status in steps}
+    passing = RUNNING_STATUSES[: RUNNING_STATUSES.index(through)]
+    values = advance_values(through, passing)  # the same times a move to ``through`` stamps
     values.update(
-        status=through.value,
         worker_id=sa.bindparam("p_worker_id"),
         lease_expires_at=sa.bindparam("p_lease_expires_at"),
         attempts=t.c.attempts + 1,
