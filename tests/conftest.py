@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -29,6 +30,23 @@ def pytest_configure(config: pytest.Config) -> None:
     sys.dont_write_bytecode = False
     if os.environ.get("PYTEST_XDIST_WORKER"):
         os.environ.setdefault("OMP_NUM_THREADS", "1")
+    if _collects(config):
+        gc.disable()  # until the collection is done: see pytest_collection_finish
+
+
+def _collects(config: pytest.Config) -> bool:
+    """Whether this process collects tests: an xdist worker or a run without xdist (not the xdist
+    controller, which only hands tests out)."""
+    return bool(os.environ.get("PYTEST_XDIST_WORKER")) or not getattr(config.option, "numprocesses", 0)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Collecting imports every test module, and with them torch and diffusers (~700,000 objects):
+    the cyclic GC, paused since pytest_configure, would have walked them again and again. They live
+    as long as the run, so they are frozen out of every later collection (as ``fluxserve.startup_gc``
+    does for the server's processes); pytest's own end-of-run collections get cheaper too."""
+    gc.freeze()
+    gc.enable()
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

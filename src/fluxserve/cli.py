@@ -27,19 +27,23 @@ def serve() -> None:
     """Start the HTTP API and supervise FLUXSERVE_WORKERS worker processes (settings from FLUXSERVE_*)."""
     import signal
 
-    import uvicorn
+    from fluxserve.startup_gc import collector_paused
 
-    from fluxserve.config import Settings
-    from fluxserve.runtime import build_runtime
+    with collector_paused():
+        import uvicorn
 
-    settings = Settings()
-    _configure_logging(settings.log_level, settings.log_format)
-    runtime = build_runtime(settings)
+        from fluxserve.config import Settings
+        from fluxserve.runtime import build_runtime
+
+        settings = Settings()
+        _configure_logging(settings.log_level, settings.log_format)
+        runtime = build_runtime(settings)
+        app = runtime.app()
     _announce(runtime)
     runtime.start_background()
     server = uvicorn.Server(
         uvicorn.Config(
-            runtime.app(),
+            app,
             host=settings.host,
             port=settings.port,
             log_level=settings.log_level.lower(),

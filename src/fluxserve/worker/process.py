@@ -28,72 +28,80 @@ def process_main(index: int, device: str, torch_threads: int, parent_pid: int) -
     configure_logging(settings.log_level, settings.log_format)
     logging.getLogger(__name__).info("worker process %d started (pid %d)", index, os.getpid())
     if torch_threads > 0:
-        import torch
+        from fluxserve.startup_gc import collector_paused
 
-        torch.set_num_threads(torch_threads)
+        with collector_paused():
+            import torch
+
+            torch.set_num_threads(torch_threads)
     run_worker(settings, parent_pid=parent_pid, threads=1)
 
 
 def run_worker(settings: Settings, parent_pid: int | None = None, threads: int | None = None) -> None:
     """Run tasks until SIGTERM/SIGINT (then finish the current ones) or until the parent dies."""
-    from fluxserve.catalog import Catalog
-    from fluxserve.channel import open_worker_endpoint
-    from fluxserve.engines.registry import EngineRegistry
-    from fluxserve.tasks.store import TaskStore
-    from fluxserve.tasks.workers import WorkerDirectory
-    from fluxserve.worker.capabilities import assess
-    from fluxserve.worker.kill import KillWatch
-    from fluxserve.worker.runner import Worker, WorkerOptions
-    from fluxserve.worker.sending import EventSender
+    from fluxserve.startup_gc import collector_paused
 
-    store = TaskStore.open(settings.resolved_database_url)
-    kills = KillWatch(store, fallback_seconds=settings.kill_poll_seconds)
-    wake = threading.Event()
-    endpoint = open_worker_endpoint(
-        settings.resolved_database_url, settings.data_dir, lambda control: _on_control(control, kills, wake)
-    )
-    publisher = EventSender(endpoint.send_event)
-    catalog, engines = Catalog.builtin(), EngineRegistry(settings.engine_config())
-    capabilities = assess(catalog, engines, settings.worker_tools)
-    worker = Worker(
-        store,
-        catalog,
-        engines,
-        settings.open_storage(),
-        publisher,
-        WorkerOptions(
-            threads=threads or settings.worker_threads,
-            lease_seconds=settings.lease_seconds,
-            poll_interval=settings.poll_interval_seconds,
-            work_dir=settings.data_dir / "work",
-            public_url=settings.resolved_public_url,
-            preview_every_steps=settings.preview_every_steps,
-            max_batch=max(1, settings.max_batch),
-            batch_wait_seconds=max(0.0, settings.batch_wait_ms / 1000),
-            tools=tuple(capabilities.tools),
-            unavailable=capabilities.unavailable,
-            device=settings.device,
-        ),
-        directory=WorkerDirectory(store.engine),
-        kills=kills,
-        wake=wake,
-    )
-    signalled = threading.Event()
-    now = threading.Event()  # a second signal: stop without waiting for the running task
+    with collector_paused():  # start-up is mostly importing torch & co.: see startup_gc
+        from fluxserve.catalog import Catalog
+        from fluxserve.channel import open_worker_endpoint
+        from fluxserve.engines.registry import EngineRegistry
+        from fluxserve.tasks.store import TaskStore
+        from fluxserve.tasks.workers import WorkerDirectory
+        from fluxserve.worker.capabilities import assess
+        from fluxserve.worker.kill import KillWatch
+        from fluxserve.worker.runner import Worker, WorkerOptions
+        from fluxserve.worker.sending import EventSender
 
-    def on_signal(*_: object) -> None:
-        if signalled.is_set():
-            now.set()
-        else:
-            signalled.set()
-            threading.Thread(target=worker.drain, daemon=True).start()
+        store = TaskStore.open(settings.resolved_database_url)
+        kills = KillWatch(store, fallback_seconds=settings.kill_poll_seconds)
+        wake = threading.Event()
+        endpoint = open_worker_endpoint(
+            settings.resolved_database_url,
+            settings.data_dir,
+            lambda control: _on_control(control, kills, wake),
+        )
+        publisher = EventSender(endpoint.send_event)
+        catalog, engines = Catalog.builtin(), EngineRegistry(settings.engine_config())
+        capabilities = assess(catalog, engines, settings.worker_tools)
+        worker = Worker(
+            store,
+            catalog,
+            engines,
+            settings.open_storage(),
+            publisher,
+            WorkerOptions(
+                threads=threads or settings.worker_threads,
+                lease_seconds=settings.lease_seconds,
+                poll_interval=settings.poll_interval_seconds,
+                work_dir=settings.data_dir / "work",
+                public_url=settings.resolved_public_url,
+                preview_every_steps=settings.preview_every_steps,
+                max_batch=max(1, settings.max_batch),
+                batch_wait_seconds=max(0.0, settings.batch_wait_ms / 1000),
+                tools=tuple(capabilities.tools),
+                unavailable=capabilities.unavailable,
+                device=settings.device,
+            ),
+            directory=WorkerDirectory(store.engine),
+            kills=kills,
+            wake=wake,
+        )
+        signalled = threading.Event()
+        now = threading.Event()  # a second signal: stop without waiting for the running task
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    housekeeping = _housekeeping(settings, store, catalog) if parent_pid is None else []
-    endpoint.start()
-    publisher.start()
-    _import_engines()
+        def on_signal(*_: object) -> None:
+            if signalled.is_set():
+                now.set()
+            else:
+                signalled.set()
+                threading.Thread(target=worker.drain, daemon=True).start()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        housekeeping = _housekeeping(settings, store, catalog) if parent_pid is None else []
+        endpoint.start()
+        publisher.start()
+        _import_engines()
     worker.start()
     for part in housekeeping:
         part.start()
