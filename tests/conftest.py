@@ -14,6 +14,7 @@ from tests.support.parallel import file_lock, shared_tmp_dir
 from tests.support.postgres import PostgresServer, start_postgres
 from tests.support.s3 import S3Server, start_s3
 from tests.support.service import Service, reap_stopped
+from tests.support.shared import adopt_orphans, shared_service, stop_shared
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -49,8 +50,16 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     gc.enable()
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if not hasattr(session.config, "workerinput"):  # xdist's controller, or the one process of -n 0
+        adopt_orphans()  # the shared servers outlive the xdist worker that started them
+
+
+@pytest.hookimpl(trylast=True)  # after xdist's controller has ended its workers
 def pytest_sessionfinish(session: pytest.Session) -> None:
     reap_stopped()  # the servers that teardowns stopped are gone before the run ends
+    if not hasattr(session.config, "workerinput"):  # the run ends here: no test uses them any more
+        stop_shared(session.config._tmp_path_factory)  # (also after a failure or Ctrl-C)
 
 
 OWN_SERVERS = {"make_service", "postgres", "s3_server"}
@@ -99,15 +108,15 @@ def tiny_weights_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def service(tmp_path_factory: pytest.TempPathFactory, tiny_weights_dir: Path) -> Iterator[Service]:
+def service(tmp_path_factory: pytest.TempPathFactory, tiny_weights_dir: Path) -> Service:
     """One real server with the default settings, on the tiny weights, talking over 127.0.0.1.
 
-    Shared by every module that asks for it (one per xdist worker): starting a server with its worker
-    process costs seconds of CPU. Its tests must not depend on what others did on it (none counts
-    all tasks, changes a project or restarts it); tests that need that start their own."""
-    server = Service(tmp_path_factory.mktemp("service"), weights=str(tiny_weights_dir)).start()
-    yield server
-    server.stop()
+    Shared by every test that asks for it, across the parallel (xdist) workers too
+    (tests/support/shared.py): starting a server with its worker process costs seconds of CPU. Tests on
+    it run concurrently with other workers' tests on the same server and its one worker process, so
+    none may depend on what others do on it: none counts all tasks, changes a project or restarts it,
+    and each finds its own tasks by their ids; tests that need more start their own."""
+    return shared_service("service", tmp_path_factory, tiny_weights_dir, {})
 
 
 @pytest.fixture
@@ -128,15 +137,32 @@ def make_service(tmp_path: Path, tiny_weights_dir: Path) -> Iterator[Callable[..
 
 
 @pytest.fixture(scope="session")
-def queue_only_service(tmp_path_factory: pytest.TempPathFactory, tiny_weights_dir: Path) -> Iterator[Service]:
+def queue_only_service(tmp_path_factory: pytest.TempPathFactory, tiny_weights_dir: Path) -> Service:
     """A server with no worker: tasks stay queued (for API-only tests and Cancel). Shared like ``service``."""
-    server = Service(
-        tmp_path_factory.mktemp("queue-only"),
-        weights=str(tiny_weights_dir),
-        env_overrides={"FLUXSERVE_WORKERS": "0"},
-    ).start()
-    yield server
-    server.stop()
+    return shared_service("queue-only", tmp_path_factory, tiny_weights_dir, {"FLUXSERVE_WORKERS": "0"})
+
+
+@pytest.fixture(scope="session")
+def strict_service(tmp_path_factory: pytest.TempPathFactory, tiny_weights_dir: Path) -> Service:
+    """A server with the strict default: private (loopback) URLs are refused (FLUXSERVE_ALLOW_PRIVATE_URLS
+    unset), and callbacks are retried quickly (0.2 s) so that a refused one is noted soon. Shared like
+    ``service``."""
+    env = {"FLUXSERVE_ALLOW_PRIVATE_URLS": None, "FLUXSERVE_CALLBACK_DELAYS_SECONDS": "0.2"}
+    return shared_service("strict", tmp_path_factory, tiny_weights_dir, env)
+
+
+@pytest.fixture(scope="session")
+def partner_local_service(tmp_path_factory: pytest.TempPathFactory, tiny_weights_dir: Path) -> Service:
+    """A server with no BFL key whose partner tools (FLUX.2 [pro], FLUX1.1 [pro] Ultra) run on their
+    local stand-ins, so every tool runs on the tiny weights. Its lease is long: on a loaded machine the
+    tests' 3 s lease could lapse mid-run and re-queue a task. Shared like ``service``."""
+    env = {
+        "BFL_API_KEY": "",
+        "FLUXSERVE_BACKEND_FLUX_2_PRO_T2I": "local",
+        "FLUXSERVE_BACKEND_FLUX_PRO_1_1_ULTRA": "local",
+        "FLUXSERVE_LEASE_SECONDS": "60",
+    }
+    return shared_service("partner-local", tmp_path_factory, tiny_weights_dir, env)
 
 
 @pytest.fixture(scope="session")

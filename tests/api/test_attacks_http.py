@@ -15,7 +15,6 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -56,15 +55,7 @@ class Tripwire:
         self.sock.close()
 
 
-@pytest.fixture(scope="module")
-def strict(tmp_path_factory: pytest.TempPathFactory, tiny_weights_dir: Path) -> Iterator[Service]:
-    env = {"FLUXSERVE_ALLOW_PRIVATE_URLS": None, "FLUXSERVE_CALLBACK_DELAYS_SECONDS": "0.2"}
-    server = Service(tmp_path_factory.mktemp("strict"), weights=str(tiny_weights_dir), env_overrides=env)
-    yield server.start()
-    server.stop()
-
-
-@pytest.fixture(scope="module")
+@pytest.fixture
 def tripwire() -> Iterator[Tripwire]:
     wire = Tripwire()
     yield wire
@@ -88,16 +79,16 @@ def loopback_spellings(port: int) -> list[str]:
 
 
 def test_loopback_urls_in_every_spelling_are_refused_before_connecting(
-    strict: Service, tripwire: Tripwire
+    strict_service: Service, tripwire: Tripwire
 ) -> None:
     room = image_bytes((64, 64), (10, 120, 200))
     tasks = []
     for url in loopback_spellings(tripwire.port):
-        kontext = strict.run(
+        kontext = strict_service.run(
             KONTEXT, prompt="p", steps="2", inputImageUrl=url, inputImage2Url=url, callbackUrl=url
         )
         tasks.append(("inputImageUrl", url, kontext["taskid"]))
-        lora = strict.run(
+        lora = strict_service.run(
             LORA,
             prompt="p",
             steps="2",
@@ -108,9 +99,9 @@ def test_loopback_urls_in_every_spelling_are_refused_before_connecting(
         )
         tasks.append(("selectedLoraModelPrivateUrl", url, lora["taskid"]))
     # a task whose inputs are fine but whose callback is not: it runs, and only the callback is refused
-    upload = strict.post("/v1/File/Upload", files={"file": ("room.jpg", room, "image/jpeg")}).json()
+    upload = strict_service.post("/v1/File/Upload", files={"file": ("room.jpg", room, "image/jpeg")}).json()
     assert upload["result"] is True, upload
-    fine = strict.run(
+    fine = strict_service.run(
         KONTEXT,
         prompt="p",
         steps="2",
@@ -119,14 +110,14 @@ def test_loopback_urls_in_every_spelling_are_refused_before_connecting(
         callbackUrl=f"http://2130706433:{tripwire.port}/hook",
     )
     for field, url, taskid in tasks:
-        task = strict.wait(taskid, timeout=300)
+        task = strict_service.wait(taskid, timeout=300)
         assert task["pexit"] != "0" and task["outputs"] == [], (url, task)
         assert task["debugerror"].startswith(f"{field}: refusing to fetch"), (url, task["debugerror"])
         assert "non-public address" in task["debugerror"]
-    done = strict.wait(fine["taskid"], timeout=300)
+    done = strict_service.wait(fine["taskid"], timeout=300)
     assert done["pexit"] == "0"
     for _field, url, taskid in [*tasks, ("callbackUrl", "", fine["taskid"])]:
-        task = _wait_for_callback_note(strict, taskid)
+        task = _wait_for_callback_note(strict_service, taskid)
         assert "callbackUrl: not called" in task["debugoutput"], (url, task["debugoutput"])
     assert tripwire.connections == 0
 
@@ -156,20 +147,20 @@ HOSTILE_NAMES = [
 ]  # (a part with an empty file name is a form field, not a file)
 
 
-def test_hostile_upload_names_stay_inside_the_data_folder(strict: Service) -> None:
-    before = {path for path in strict.data_dir.parent.rglob("*")}
+def test_hostile_upload_names_stay_inside_the_data_folder(strict_service: Service) -> None:
+    before = {path for path in strict_service.data_dir.parent.rglob("*")}
     files = [
         ("file", (name, f"content {index}".encode(), "image/png")) for index, name in enumerate(HOSTILE_NAMES)
     ]
-    answer = strict.post("/v1/File/Upload", files=files).json()
+    answer = strict_service.post("/v1/File/Upload", files=files).json()
     assert answer["result"] is True, answer
     stored = answer["list"]
     assert len(stored) == len(HOSTILE_NAMES)
-    files_dir = (strict.data_dir / "files").resolve()
-    created = {path for path in strict.data_dir.parent.rglob("*") if path.is_file()} - before
+    files_dir = (strict_service.data_dir / "files").resolve()
+    created = {path for path in strict_service.data_dir.parent.rglob("*") if path.is_file()} - before
     for path in created:
         resolved = path.resolve()
-        assert files_dir in resolved.parents or strict.data_dir.resolve() in resolved.parents, path
+        assert files_dir in resolved.parents or strict_service.data_dir.resolve() in resolved.parents, path
     assert not [path for path in created if "escape" in path.name and files_dir not in path.resolve().parents]
     for item in stored:
         assert "/" not in item["name"] and "\\" not in item["name"] and "\x00" not in item["name"]
@@ -178,12 +169,12 @@ def test_hostile_upload_names_stay_inside_the_data_folder(strict: Service) -> No
         assert download.status_code == 200 and download.content.startswith(b"content ")
 
 
-def test_a_file_get_with_a_wrong_name_or_key_is_404(strict: Service) -> None:
-    answer = strict.post("/v1/File/Upload", files={"file": ("real.png", b"real", "image/png")}).json()
+def test_a_file_get_with_a_wrong_name_or_key_is_404(strict_service: Service) -> None:
+    answer = strict_service.post("/v1/File/Upload", files={"file": ("real.png", b"real", "image/png")}).json()
     item = answer["list"][0]
     key = item["accesskey"]
     assert httpx.get(item["url"], timeout=30).status_code == 200
-    base = strict.base_url
+    base = strict_service.base_url
     for path in [
         f"/v1/File/{key}/other.png",
         f"/v1/File/{key}/REAL.png",

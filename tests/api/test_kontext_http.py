@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 
 import httpx
-import pytest
 from PIL import Image
 
 from tests.support.files import image_bytes, static_server
@@ -98,17 +97,6 @@ def test_a_url_that_is_not_an_image_fails_the_task_naming_the_input(service: Ser
         task = service.wait(answer["taskid"])
     assert task["status"] == "task_postprocess_end" and task["pexit"] != "0"
     assert task["debugerror"].startswith("inputImage2Url:") and "image" in task["debugerror"]
-
-
-@pytest.fixture(scope="module")
-def strict_service(tmp_path_factory, tiny_weights_dir):
-    server = Service(
-        tmp_path_factory.mktemp("strict"),
-        weights=str(tiny_weights_dir),
-        env_overrides={"FLUXSERVE_ALLOW_PRIVATE_URLS": "false"},
-    ).start()
-    yield server
-    server.stop()
 
 
 def test_a_loopback_url_is_refused_when_private_urls_are_not_allowed(

@@ -6,8 +6,6 @@ import base64
 import io
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import openai
@@ -20,20 +18,14 @@ from tests.support.service import Service
 FAST = {"steps": 2}  # tiny weights: two denoising steps are enough
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, tiny_weights_dir: Path) -> Iterator[Service]:
-    """Partner tools run on their local stand-ins, so every tool is local on the tiny weights."""
-    env = {
-        "FLUXSERVE_BACKEND_FLUX_2_PRO_T2I": "local",
-        "FLUXSERVE_BACKEND_FLUX_PRO_1_1_ULTRA": "local",
-        "FLUXSERVE_LEASE_SECONDS": "60",  # a loaded machine must not see the 3 s test lease lapse mid-run
-    }
-    started = Service(tmp_path_factory.mktemp("openai"), weights=str(tiny_weights_dir), env_overrides=env)
-    yield started.start()
-    started.stop()
+@pytest.fixture
+def server(partner_local_service: Service) -> Service:
+    """The run's shared server whose partner tools run on their local stand-ins (tests/conftest.py),
+    so every tool is local on the tiny weights."""
+    return partner_local_service
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def client(server: Service) -> openai.OpenAI:
     # The test project requires signatures, so the bearer token is "<api key>:<api secret>".
     return openai.OpenAI(

@@ -51,18 +51,10 @@ def bfl_service(
     server.stop()
 
 
-@pytest.fixture(scope="module")
-def local_service(tmp_path_factory: pytest.TempPathFactory, tiny_weights_dir: Path) -> Iterator[Service]:
-    env = {
-        "BFL_API_KEY": "",
-        "FLUXSERVE_BACKEND_FLUX_2_PRO_T2I": "local",
-        "FLUXSERVE_BACKEND_FLUX_PRO_1_1_ULTRA": "local",
-    }
-    server = Service(
-        tmp_path_factory.mktemp("local-svc"), weights=str(tiny_weights_dir), env_overrides=env
-    ).start()
-    yield server
-    server.stop()
+@pytest.fixture
+def local_service(partner_local_service: Service) -> Service:
+    """The run's shared server whose partner tools run locally (tests/conftest.py)."""
+    return partner_local_service
 
 
 def reset(fake: FakeBfl, **changes) -> None:

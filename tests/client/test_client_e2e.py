@@ -10,6 +10,7 @@ import httpx
 import pytest
 from client_proxy import FlakyProxy
 from PIL import Image
+from tests.support.shared import own_project
 
 from fluxserve.client import (
     AsyncClient,
@@ -238,8 +239,8 @@ def test_async_client_every_call(service, tmp_path):
     assert_png(paths[0], (128, 128))
 
 
-def test_key_only_project(make_service):
-    server = make_service(FLUXSERVE_REQUIRE_SIGNATURE="false")
+def test_key_only_project(service):
+    server = own_project(service, "key-only", key_only=True)  # `fluxserve project create --key-only`
     with Client(server.base_url, api_key=server.api_key) as client:
         assert KREA in [tool.name for tool in client.tools()]
         task = client.wait(client.run(KREA, prompt="key only", steps=1, width=64, height=64), timeout=120)

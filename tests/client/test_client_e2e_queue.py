@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from tests.support.shared import own_project
 
 from fluxserve.client import AsyncClient, Client, TaskHandle, WaitTimeout
 
@@ -13,7 +14,7 @@ KREA = "black-forest-labs/FLUX.1-Krea-dev"
 
 @pytest.fixture
 def client(queue_only_service):
-    server = queue_only_service
+    server = own_project(queue_only_service, "client-queue")  # its task list is this test's alone
     with Client(server.base_url, api_key=server.api_key, api_secret=server.api_secret) as client:
         yield client
 

@@ -1,4 +1,5 @@
-"""Browser fixtures: one Chromium per module, a fresh context (own sessionStorage) per test."""
+"""Browser fixtures: one Chromium per module, a fresh context (own sessionStorage) per test; the
+shared servers seen through a project of the test's own."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.support.browser import CHROMIUM_ARGS, chromium_path
+from tests.support.service import Service
+from tests.support.shared import own_project
 
 
 @pytest.fixture(scope="module")
@@ -29,3 +32,16 @@ def page(browser: Browser) -> Iterator[Page]:
     yield new_page
     context.close()
     assert not errors, f"script errors on the page: {errors}"
+
+
+@pytest.fixture
+def service(service: Service) -> Service:
+    """The run's shared default server, as a new project: the page's history (the project's Task/List)
+    and a test's task counts hold only this test's tasks, whatever parallel tests do on the server."""
+    return own_project(service, "playground")
+
+
+@pytest.fixture
+def queue_only_service(queue_only_service: Service) -> Service:
+    """The shared queue-only server, as a new project (see ``service``)."""
+    return own_project(queue_only_service, "playground")

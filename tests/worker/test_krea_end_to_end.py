@@ -9,6 +9,7 @@ from PIL import Image
 
 from tests.support.seeds import run_seed_curl
 from tests.support.service import Service
+from tests.support.shared import own_project
 
 KREA = "black-forest-labs/FLUX.1-Krea-dev"
 SMALL = {"prompt": "a lighthouse at dusk", "steps": 3, "width": 80, "height": 64, "seed": "7"}
@@ -115,6 +116,7 @@ def test_samples_two_gives_two_different_images(service: Service) -> None:
 
 
 def test_task_list_is_newest_first_with_paging(service: Service) -> None:
+    service = own_project(service, "paging")  # a list of its own: the server is shared with parallel tests
     ids = [service.run(KREA, **SMALL)["taskid"] for _ in range(3)]
     for taskid in ids:
         service.wait(taskid)
