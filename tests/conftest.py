@@ -51,8 +51,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    if not hasattr(session.config, "workerinput"):  # xdist's controller, or the one process of -n 0
-        adopt_orphans()  # the shared servers outlive the xdist worker that started them
+    if getattr(session.config.option, "numprocesses", 0) and not hasattr(session.config, "workerinput"):
+        adopt_orphans()  # xdist's controller: the shared servers outlive the worker that started them
 
 
 @pytest.hookimpl(trylast=True)  # after xdist's controller has ended its workers
