@@ -154,13 +154,15 @@ def strict_service(tmp_path_factory: pytest.TempPathFactory, tiny_weights_dir: P
 @pytest.fixture(scope="session")
 def partner_local_service(tmp_path_factory: pytest.TempPathFactory, tiny_weights_dir: Path) -> Service:
     """A server with no BFL key whose partner tools (FLUX.2 [pro], FLUX1.1 [pro] Ultra) run on their
-    local stand-ins, so every tool runs on the tiny weights. Its lease is long: on a loaded machine the
-    tests' 3 s lease could lapse mid-run and re-queue a task. Shared like ``service``."""
+    local stand-ins, so every tool runs on the tiny weights, and that logs JSON lines
+    (FLUXSERVE_LOG_FORMAT=json, for tests/api/test_webhooks_http.py). Its lease is long: on a loaded
+    machine the tests' 3 s lease could lapse mid-run and re-queue a task. Shared like ``service``."""
     env = {
         "BFL_API_KEY": "",
         "FLUXSERVE_BACKEND_FLUX_2_PRO_T2I": "local",
         "FLUXSERVE_BACKEND_FLUX_PRO_1_1_ULTRA": "local",
         "FLUXSERVE_LEASE_SECONDS": "60",
+        "FLUXSERVE_LOG_FORMAT": "json",
     }
     return shared_service("partner-local", tmp_path_factory, tiny_weights_dir, env)
 

@@ -7,8 +7,6 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from standardwebhooks import Webhook
@@ -19,12 +17,11 @@ from tests.support.service import Service
 KREA = "black-forest-labs/FLUX.1-Krea-dev"
 
 
-@pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory, tiny_weights_dir: Path) -> Iterator[Service]:
-    env = {"FLUXSERVE_LOG_FORMAT": "json"}
-    server = Service(tmp_path_factory.mktemp("webhooks"), weights=str(tiny_weights_dir), env_overrides=env)
-    yield server.start()
-    server.stop()
+@pytest.fixture
+def service(partner_local_service: Service) -> Service:
+    """The run's shared server that logs JSON lines (tests/conftest.py); its default project is the
+    one these tests call as and read the webhook secret of."""
+    return partner_local_service
 
 
 def test_a_callback_verifies_with_the_secret_that_project_show_prints(service: Service) -> None:
