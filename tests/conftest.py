@@ -156,13 +156,17 @@ def partner_local_service(tmp_path_factory: pytest.TempPathFactory, tiny_weights
     """A server with no BFL key whose partner tools (FLUX.2 [pro], FLUX1.1 [pro] Ultra) run on their
     local stand-ins, so every tool runs on the tiny weights, and that logs JSON lines
     (FLUXSERVE_LOG_FORMAT=json, for tests/api/test_webhooks_http.py). Its lease is long: on a loaded
-    machine the tests' 3 s lease could lapse mid-run and re-queue a task. Shared like ``service``."""
+    machine the tests' 3 s lease could lapse mid-run and re-queue a task. Kill waits up to 20 s for a
+    task to stop and a LoRA download may take 300 s (tests/worker/test_kill_during_download.py: a Kill
+    must end a download long before its deadline). Shared like ``service``."""
     env = {
         "BFL_API_KEY": "",
         "FLUXSERVE_BACKEND_FLUX_2_PRO_T2I": "local",
         "FLUXSERVE_BACKEND_FLUX_PRO_1_1_ULTRA": "local",
         "FLUXSERVE_LEASE_SECONDS": "60",
         "FLUXSERVE_LOG_FORMAT": "json",
+        "FLUXSERVE_KILL_WAIT_SECONDS": "20",
+        "FLUXSERVE_LORA_FETCH_TIMEOUT_SECONDS": "300",
     }
     return shared_service("partner-local", tmp_path_factory, tiny_weights_dir, env)
 

@@ -48,11 +48,10 @@ def trickling_server() -> Iterator[tuple[str, threading.Event]]:
         server.server_close()
 
 
-def test_kill_stops_a_slow_lora_download_and_the_task_ends_cancelled(make_service) -> None:
-    # A short Kill wait and a long fetch deadline: the old code kept downloading (and then failed).
-    server: Service = make_service(
-        FLUXSERVE_KILL_WAIT_SECONDS="20", FLUXSERVE_LORA_FETCH_TIMEOUT_SECONDS="300"
-    )
+def test_kill_stops_a_slow_lora_download_and_the_task_ends_cancelled(partner_local_service: Service) -> None:
+    # A short Kill wait and a long fetch deadline (the shared server's settings, tests/conftest.py):
+    # the old code kept downloading (and then failed).
+    server = partner_local_service
     with trickling_server() as (url, gone):
         taskid = server.run(LORA, **QUICK, selectedLoraModelPrivateUrl=url)["taskid"]
         assert server.wait(taskid, until=("task_preprocess_start",))["status"] == "task_preprocess_start"
