@@ -52,6 +52,9 @@ def shared_service(
             if not _alive(saved["pid"]):
                 raise RuntimeError(f"the shared server {name!r} (pid {saved['pid']}) is gone")
             return _attached(saved)
+        # A shared server idles for most of the run: its worker polls the queue at the product's
+        # default pace (0.5 s, not the tests' 0.1 s; ~1 % of a core less), a queued task wakes it at once.
+        env = {"FLUXSERVE_POLL_INTERVAL_SECONDS": "0.5", **env}
         server = Service(root / f"shared-{name}" / "data", weights=str(weights), env_overrides=env)
         try:
             _start_and_record(server, record)
