@@ -14,7 +14,7 @@ from tests.support.parallel import file_lock, shared_tmp_dir
 from tests.support.postgres import PostgresServer, start_postgres
 from tests.support.s3 import S3Server, start_s3
 from tests.support.service import Service, reap_stopped
-from tests.support.shared import adopt_orphans, shared_service, stop_shared
+from tests.support.shared import shared_service, stop_shared
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -48,11 +48,6 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     does for the server's processes); pytest's own end-of-run collections get cheaper too."""
     gc.freeze()
     gc.enable()
-
-
-def pytest_sessionstart(session: pytest.Session) -> None:
-    if getattr(session.config.option, "numprocesses", 0) and not hasattr(session.config, "workerinput"):
-        adopt_orphans()  # xdist's controller: the shared servers outlive the worker that started them
 
 
 @pytest.hookimpl(trylast=True)  # after xdist's controller has ended its workers

@@ -12,7 +12,6 @@ has finished; with ``-n 0`` the one pytest process).
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import dataclasses
 import itertools
 import json
@@ -30,7 +29,6 @@ from tests.support.service import Service
 logger = logging.getLogger(__name__)
 
 _RECORDS = "shared-servers"  # the folder of the records, in the run's shared temp folder
-_PR_SET_CHILD_SUBREAPER = 36
 _started_here: dict[int, Service] = {}  # pid -> the servers this process started (it can wait for them)
 
 
@@ -116,17 +114,6 @@ def own_project(server: Service, name: str, *, key_only: bool = False) -> Servic
     return dataclasses.replace(server, api_key=project.api_key, api_secret=project.api_secret, process=None)
 
 
-def adopt_orphans() -> None:
-    """Make this process the reaper of its orphaned descendants (Linux; elsewhere a no-op).
-
-    A shared server is the child of the xdist worker that started it, which may end first: the server
-    then becomes a child of this process (the controller) instead of init's, so that ``stop_shared``
-    can wait for it and its CPU time counts in this process's children's times (``/usr/bin/time``)."""
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-
-
 def stop_shared(tmp_path_factory: pytest.TempPathFactory, grace: float = 10.0) -> None:
     """Stop every server recorded in this run: SIGTERM, ``grace`` seconds, then SIGKILL to its group.
 
@@ -143,24 +130,26 @@ def stop_shared(tmp_path_factory: pytest.TempPathFactory, grace: float = 10.0) -
     for pid, record in stopping:
         while _alive(pid) and time.monotonic() < deadline:
             time.sleep(0.05)
-        if _alive(pid):
+        while _group(pid) and time.monotonic() < deadline:  # its worker processes, if still ending
+            time.sleep(0.05)
+        if _alive(pid) or _group(pid):
             logger.warning("shared server %s did not stop in %.0f s: killed", pid, grace)
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)  # its own session and group (tests/support/service.launch)
-            while _alive(pid):
+            while _alive(pid) or _group(pid):
                 time.sleep(0.05)
         record.unlink()
         _started_here.pop(pid, None)
 
 
 def _alive(pid: int) -> bool:
-    """Whether ``pid`` still runs; a child of this process that ended is reaped here."""
+    """Whether ``pid`` still runs. A server whose starter (an xdist worker) has ended is init's child:
+    no subreaper adopts it here, since a zombie that nobody reaps would look alive to a restarted
+    server's check for its dead predecessor's workers (fluxserve.worker.lease), so an ended one may
+    briefly be a zombie, which counts as ended."""
     server = _started_here.get(pid)
     if server is not None and server.process is not None:
         return server.process.poll() is None
-    with contextlib.suppress(ChildProcessError):
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return False  # an adopted orphan (see adopt_orphans) that ended
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except (OSError, IndexError):
@@ -172,3 +161,18 @@ def _alive(pid: int) -> bool:
             return True
         return True
     return state not in ("Z", "X")
+
+
+def _group(pgid: int) -> list[int]:
+    """The running processes of process group ``pgid`` (a server's own, with its worker processes)."""
+    members: list[int] = []
+    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else ():
+        if not entry.name.isdigit():
+            continue
+        try:
+            state, _ppid, group = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:3]
+        except (OSError, ValueError):
+            continue
+        if int(group) == pgid and state not in ("Z", "X"):
+            members.append(int(entry.name))
+    return members
