@@ -183,6 +183,10 @@ def main() -> None:
         f"2 processes {rate['direct two']:6.2f} images/s   ratio {ceiling:.2f} "
         "(the ceiling for the ratio above)"
     )
+    print(
+        f"reference, one direct process's speed while the other core runs one too: {ceiling / 2:.2f} of "
+        "its speed alone (the ceiling for the polled ratio: the API and the pollers keep the other core busy)"
+    )
     for round_, report in enumerate(reports):
         print(f"pollers (wrk), round {round_ + 1}: {report}")
 
