@@ -146,8 +146,8 @@ def main() -> None:
                 processes.seconds([f"warm-up {i}" for i in range(2)], args.size, args.steps)
             target = one.run(KREA, prompt="polled", steps=2, width=64, height=64)["taskid"]
             one.wait(target)
+            wait = args.wait
             for round_ in range(args.rounds):
-                wait = args.wait
                 seconds["alone"] += batch_seconds(one, chunk, args.size, args.steps, f"alone {round_}", wait)
                 polled, report = polled_seconds(one, args, target, tmp, f"polled {round_}")
                 seconds["polled"] += polled

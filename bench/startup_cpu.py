@@ -20,7 +20,7 @@ import sys
 import tempfile
 
 PROBE = """
-import os, sys, time
+import os, sys
 paused = sys.argv[1] == "paused"
 from fluxserve.startup_gc import collector_paused
 import contextlib

@@ -4,10 +4,10 @@ A worker imports torch, diffusers and transformers (~700,000 objects) before its
 process imports FastAPI, SQLAlchemy and pydantic. Every few hundred allocations the collector walks
 the objects created so far, so an import of that size pays for several full walks of a heap that
 is, by then, nothing but module state that lives as long as the process. Pausing the collector while
-starting and then freezing what exists (``gc.freeze``: later collections skip it) saves over a
-second of CPU per worker start (``bench/worker_start.py``) and makes each later full collection
-cheaper. The price: the few cyclic garbage objects the
-imports leave (~11,000 for the worker, a few MB at most) are never reclaimed.
+starting and then freezing what exists (``gc.freeze``: later collections skip it) saves about half
+a second to a second of CPU per worker start (``bench/startup_cpu.py``) and makes each later full
+collection cheaper. The price: the few cyclic garbage objects the imports leave (~11,000 for the
+worker, a few MB at most) are never reclaimed.
 """
 
 from __future__ import annotations
