@@ -62,6 +62,7 @@ def test_sse_previews_only_when_asked_and_detail_keeps_the_latest(previewing: Se
 def test_socket_previews_on_registration_request(previewing: Service) -> None:
     from websockets.sync.client import connect
 
+    run_krea(previewing, steps=30, size=128)  # ahead in the queue: ours is still to run when we register
     run = run_krea(previewing, steps=12, size=64)
     with connect(socket_url(previewing), open_timeout=10) as socket:
         socket.send(
