@@ -17,8 +17,6 @@ from importlib import resources
 from typing import Any
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config as AlembicConfig
 
 from fluxserve.errors import (
     ConcurrencyLimitError,
@@ -31,6 +29,7 @@ from fluxserve.errors import (
 from fluxserve.tasks import schema, worker_sql
 from fluxserve.tasks.projects import ProjectStore
 from fluxserve.tasks.records import NewOutput, OutputRecord, Project, TaskRecord, UploadRecord
+from fluxserve.tasks.schema_version import is_current
 from fluxserve.tasks.stats import TaskStats
 from fluxserve.tasks.status import TIME_FIELD, TaskStatus
 from fluxserve.text import scrub
@@ -76,7 +75,14 @@ class TaskStore:
         return store
 
     def migrate(self) -> None:
-        """Bring the schema to the newest Alembic revision."""
+        """Bring the schema to the newest Alembic revision (Alembic is imported only when the
+        database is not already there: see tasks/schema_version.py)."""
+        with self.engine.connect() as connection:
+            if is_current(connection):
+                return
+        from alembic import command
+        from alembic.config import Config as AlembicConfig
+
         config = AlembicConfig()
         config.set_main_option("script_location", str(resources.files("fluxserve.tasks") / "migrations"))
         with self.engine.begin() as connection:
