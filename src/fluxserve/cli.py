@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
-
-from fluxserve.cli_projects import app as project_app
-from fluxserve.client.cli import register as register_client_commands
 
 app = typer.Typer(
     help="fluxserve: a self-hosted, Wiro-compatible task API for FLUX image models.", no_args_is_help=True
@@ -181,8 +179,20 @@ def _announce(runtime) -> None:
         typer.echo(line, err=True)
 
 
-register_client_commands(app)
-app.add_typer(project_app, name="project")
+@functools.cache
+def full_app() -> typer.Typer:
+    """``app`` with the client commands and ``project`` added (once).
+
+    Added here rather than at import: every worker process a ``serve`` spawns imports this module
+    again (multiprocessing's spawn re-imports the main module), and the client commands bring httpx,
+    rich and the SDK, a quarter of a second of CPU a worker never needs.
+    """
+    from fluxserve.cli_projects import app as project_app
+    from fluxserve.client.cli import register as register_client_commands
+
+    register_client_commands(app)
+    app.add_typer(project_app, name="project")
+    return app
 
 
 SERVER_MODULES = frozenset(
@@ -194,7 +204,7 @@ SERVER_MODULES = frozenset(
 
 def main() -> None:
     try:
-        app()
+        full_app()()
     except ModuleNotFoundError as exc:
         if (exc.name or "").split(".")[0] not in SERVER_MODULES:
             raise
