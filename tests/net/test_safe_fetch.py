@@ -305,6 +305,14 @@ def test_https_connects_to_the_checked_address_and_verifies_the_host_name(
     assert tls_server.requests == ["/x"]
 
 
+def test_every_fetch_shares_one_verifying_tls_context() -> None:
+    """Built once (loading the CA bundle costs ~30 ms of CPU), and it verifies certificates and names."""
+    context = safe_fetch._tls_verify()
+    assert isinstance(context, ssl.SSLContext) and safe_fetch._tls_verify() is context
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+    assert context.cert_store_stats()["x509_ca"] > 0  # a real bundle, not an empty trust store
+
+
 def test_credentials_in_the_url_are_sent_as_basic_auth(server: LoopbackServer, tmp_path: Path) -> None:
     seen: list[str] = []
 
