@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from tests.support.files import image_bytes
-from tests.support.service import Service
+from tests.support.service import LOOPBACK_TLS, Service
 
 KONTEXT = "wiro/flux_kontext_dev_with_2_image"
 LORA = "wiro/text-to-image-flux-lora-fast"
@@ -165,7 +165,7 @@ def test_hostile_upload_names_stay_inside_the_data_folder(strict_service: Servic
     for item in stored:
         assert "/" not in item["name"] and "\\" not in item["name"] and "\x00" not in item["name"]
         assert not item["name"].startswith(".")
-        download = httpx.get(item["url"], timeout=30)
+        download = httpx.get(item["url"], timeout=30, verify=LOOPBACK_TLS)
         assert download.status_code == 200 and download.content.startswith(b"content ")
 
 
@@ -185,7 +185,7 @@ def test_a_file_get_with_a_wrong_name_or_key_is_404(strict_service: Service) -> 
         "/v1/File/../../fluxserve.db",
         f"/v1/File/{'A' * 30}/real.png",
     ]:
-        response = httpx.get(base + path, timeout=30)
+        response = httpx.get(base + path, timeout=30, verify=LOOPBACK_TLS)
         assert response.status_code == 404, (path, response.status_code)
         assert b"SQLite" not in response.content
     # A NUL in the path is refused at the door, before any route, as a malformed request (Wiro's shape)

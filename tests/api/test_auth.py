@@ -9,13 +9,14 @@ import httpx
 import pytest
 
 from tests.support.seeds import header_recipe
-from tests.support.service import Service, signed_headers
+from tests.support.service import LOOPBACK_TLS, Service, signed_headers
 
 KREA = "black-forest-labs/FLUX.1-Krea-dev"
 
 
 def _detail(service: Service, headers: dict[str, str]) -> httpx.Response:
-    return httpx.post(f"{service.base_url}/v1/Task/Detail", json={"taskid": "424242"}, headers=headers)
+    url = f"{service.base_url}/v1/Task/Detail"
+    return httpx.post(url, json={"taskid": "424242"}, headers=headers, verify=LOOPBACK_TLS)
 
 
 def test_the_seed_header_recipe_run_verbatim_in_bash_authenticates(queue_only_service: Service) -> None:

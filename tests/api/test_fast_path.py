@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from fluxserve.api.fast import FastPath
-from tests.support.service import Service
+from tests.support.service import LOOPBACK_TLS, Service
 
 KREA = "black-forest-labs/FLUX.1-Krea-dev"
 SMALL = {"prompt": "a red fox", "steps": "2", "width": "64", "height": "64"}
@@ -23,10 +23,13 @@ SMALL = {"prompt": "a red fox", "steps": "2", "width": "64", "height": "64"}
 def _both_ways(service: Service, path: str, fields: dict[str, str], headers: dict[str, str]):
     """The answer to ``fields`` sent as JSON (hot path) and as real multipart (FastAPI's route)."""
     url = f"{service.base_url}{path}"
-    as_json = httpx.post(url, json=fields, headers=headers)
+    as_json = httpx.post(url, json=fields, headers=headers, verify=LOOPBACK_TLS)
     multipart = httpx.Request("POST", url, data=fields, files={"unused": ("a.txt", b"x", "text/plain")})
     as_form = httpx.post(
-        url, content=multipart.read(), headers={**headers, "content-type": multipart.headers["content-type"]}
+        url,
+        content=multipart.read(),
+        headers={**headers, "content-type": multipart.headers["content-type"]},
+        verify=LOOPBACK_TLS,
     )
     return as_json, as_form
 

@@ -29,7 +29,7 @@ from websockets.sync.client import connect
 from fluxserve.api.errors import INTERNAL_ERROR
 from tests.support.live import socket_url
 from tests.support.receiver import CallbackReceiver, callback_receiver
-from tests.support.service import Service, signed_headers
+from tests.support.service import LOOPBACK_TLS, Service, signed_headers
 
 KREA = "black-forest-labs/FLUX.1-Krea-dev"
 ROUTE_FIELDS = [
@@ -244,6 +244,7 @@ def send(server: Service, request: dict[str, Any]) -> httpx.Response:
         f"{server.base_url}{url}",
         headers=encoded,
         timeout=httpx.Timeout(30, read=5 if "/Events/" in url else 30),
+        verify=LOOPBACK_TLS,
         **request,
     )
 

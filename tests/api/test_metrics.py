@@ -11,13 +11,14 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.receiver import callback_receiver
+from tests.support.service import LOOPBACK_TLS
 
 KREA = "black-forest-labs/FLUX.1-Krea-dev"
 SMALL = {"prompt": "p", "steps": "2", "width": "64", "height": "64"}
 
 
 def scrape(base_url: str) -> dict[tuple[str, tuple], float]:
-    response = httpx.get(f"{base_url}/metrics", timeout=30)
+    response = httpx.get(f"{base_url}/metrics", timeout=30, verify=LOOPBACK_TLS)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     samples = {}

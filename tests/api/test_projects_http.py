@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.support.files import image_bytes
-from tests.support.service import Service, signed_headers
+from tests.support.service import LOOPBACK_TLS, Service, signed_headers
 
 KREA = "black-forest-labs/FLUX.1-Krea-dev"
 KONTEXT = "wiro/flux_kontext_dev_with_2_image"
@@ -53,7 +53,7 @@ def create_project(server: Service, name: str, *options: str) -> dict:
 def call(server: Service, project: dict, path: str, **kwargs) -> httpx.Response:
     headers = signed_headers(project["api_key"], project["api_secret"]) if project["api_secret"] else {}
     headers = {"x-api-key": project["api_key"], **headers, **kwargs.pop("headers", {})}
-    return httpx.post(f"{server.base_url}{path}", headers=headers, timeout=30, **kwargs)
+    return httpx.post(f"{server.base_url}{path}", headers=headers, timeout=30, verify=LOOPBACK_TLS, **kwargs)
 
 
 def assert_no_task(response: httpx.Response) -> None:

@@ -30,7 +30,7 @@ from tests.support.live import follow, is_progress
 from tests.support.postgres import PostgresServer
 from tests.support.receiver import callback_receiver
 from tests.support.s3 import S3Server
-from tests.support.service import Service
+from tests.support.service import LOOPBACK_TLS, Service
 from tests.support.workers import WorkerProcess, wait_for_workers
 
 KREA = "black-forest-labs/FLUX.1-Krea-dev"
@@ -137,7 +137,7 @@ def test_twenty_tasks_over_two_tools_finish_and_download_through_the_api(
     for task in tasks.values():
         assert (task["status"], task["pexit"]) == ("task_postprocess_end", "0"), (task, cluster.logs())
         [output] = task["outputs"]
-        body = httpx.get(output["url"])
+        body = httpx.get(output["url"], verify=LOOPBACK_TLS)
         assert body.status_code == 200 and len(body.content) == int(output["size"]) > 0
         name = f"cluster/outputs/{task['uuid']}/{output['name']}"
         assert s3_server.client().get_object(Bucket=cluster.bucket, Key=name)["Body"].read() == body.content

@@ -24,7 +24,7 @@ import pytest
 from PIL import Image
 
 from fluxserve.tasks.store import TaskStore
-from tests.support.service import Service
+from tests.support.service import LOOPBACK_TLS, Service
 
 KREA = "black-forest-labs/FLUX.1-Krea-dev"
 LORA = "wiro/text-to-image-flux-lora-fast"
@@ -56,7 +56,7 @@ def _store(service: Service) -> TaskStore:
 
 
 def _pixels(service: Service, task: dict) -> np.ndarray:
-    data = httpx.get(task["outputs"][0]["url"], timeout=30).content
+    data = httpx.get(task["outputs"][0]["url"], timeout=30, verify=LOOPBACK_TLS).content
     return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), dtype=np.int16)
 
 
