@@ -8,9 +8,8 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-import yaml
-
 from fluxserve.catalog.model import InputRules, InputSpec, ToolSpec
+from fluxserve.catalog.yaml_files import load_yaml
 from fluxserve.errors import ToolNotFoundError
 
 __all__ = ["Catalog", "InputRules", "InputSpec", "ToolSpec"]
@@ -37,7 +36,7 @@ class Catalog:
         tools = []
         for path in sorted(paths):
             with open(path, encoding="utf-8") as handle:
-                tools.append(ToolSpec.from_dict(yaml.safe_load(handle)))
+                tools.append(ToolSpec.from_dict(load_yaml(handle)))
         return cls(tools)
 
     def __iter__(self):

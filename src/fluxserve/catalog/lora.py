@@ -32,10 +32,9 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-import yaml
-
 from fluxserve.catalog.coerce import InvalidValue, ValidatedInputs, coerce_value, to_wire_string
 from fluxserve.catalog.model import InputRules, InputSpec, ToolSpec
+from fluxserve.catalog.yaml_files import load_yaml
 from fluxserve.errors import FieldError, ValidationError
 
 SELECT_FIELD = "selectedLoraModel"
@@ -100,7 +99,7 @@ def load_lora_catalog() -> tuple[LoraEntry, ...]:
     from fluxserve.catalog import Catalog
 
     folder = resources.files("fluxserve.catalog")
-    weights = yaml.safe_load(folder.joinpath("loras.yaml").read_text(encoding="utf-8"))
+    weights = load_yaml(folder.joinpath("loras.yaml").read_text(encoding="utf-8"))
     options = [
         option
         for tool in Catalog.builtin()
