@@ -77,8 +77,10 @@ def test_engine_config_carries_the_engine_settings(clean_env: Path, monkeypatch:
     monkeypatch.setenv("FLUXSERVE_WEIGHTS", "tiny")
     monkeypatch.setenv("FLUXSERVE_MAX_LOADED_LORAS", "3")
     monkeypatch.setenv("FLUXSERVE_BFL_MAX_WAIT", "12.5")
+    monkeypatch.setenv("FLUXSERVE_MAX_LORA_BYTES", "1000")  # applied: test_flux_lora.py
     config = Settings(data_dir=clean_env / "d").engine_config()
     assert (config.weights, config.max_loaded_loras, config.bfl_max_wait) == ("tiny", 3, 12.5)
+    assert config.max_lora_bytes == 1000
     assert config.data_dir == (clean_env / "d").resolve()
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pickle
 import shutil
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -98,11 +100,28 @@ def test_private_url_failures_are_clear(service: Service, poster_lora, tmp_path)
     assert "404" in missing
 
 
-def test_an_oversized_private_lora_is_refused(make_service, poster_lora, tmp_path) -> None:
-    server = make_service(FLUXSERVE_MAX_LORA_BYTES="1000")
-    shutil.copy(poster_lora, tmp_path / "big.safetensors")
-    with static_server(tmp_path) as base:
-        message = _failure(server, selectedLoraModelPrivateUrl=f"{base}/big.safetensors")
-    assert (
-        message.startswith("selectedLoraModelPrivateUrl:") and "larger than the 1000 bytes limit" in message
-    )
+class _DeclaresThreeGibibytes(BaseHTTPRequestHandler):
+    """Answers every GET with a LoRA that says it is 3 GiB long, then sends nothing."""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", str(3 * 2**30))
+        self.end_headers()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_an_oversized_private_lora_is_refused_before_its_body(service: Service) -> None:
+    """Over the default 2 GiB limit (FLUXSERVE_MAX_LORA_BYTES), refused from the declared length: had
+    the worker waited for the body it would never have come. Bodies that grow past the limit
+    without declaring it: tests/net/test_safe_fetch.py."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _DeclaresThreeGibibytes)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/huge.safetensors"
+        message = _failure(service, selectedLoraModelPrivateUrl=url)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert message.startswith("selectedLoraModelPrivateUrl:") and "larger than the 2 GiB limit" in message
