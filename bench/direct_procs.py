@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import multiprocessing
+import os
 import time
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -18,7 +19,13 @@ KREA = "black-forest-labs/FLUX.1-Krea-dev"
 
 
 def _serve(weights: str, conn: Connection) -> None:
-    """A child: load the pipeline, then run ("run", prompts, size, steps) commands until None."""
+    """A child: load the pipeline, then run ("run", prompts, size, steps) commands until None.
+
+    In a session of its own, as a fluxserve worker is (under its ``serve``, started in a new session):
+    with the kernel's autogroup scheduling on, a process shares CPU first by session, so a child left
+    in the bench's session would compete with the bench's own load generator (wrk) as a worker does not.
+    """
+    os.setsid()
     import torch
     from diffusers import FluxPipeline
 
