@@ -45,16 +45,22 @@ def two_workers(tmp_path_factory: pytest.TempPathFactory, tiny_weights_dir: Path
 
 
 def _warm_up(service: Service) -> None:
-    """Both workers load the tiny model once (two tasks at a time until each worker ran one)."""
+    """Both workers load the tiny model once (two tasks at a time until each worker ran one).
+
+    A worker claims nothing until it has imported torch & co., which on a loaded machine can take
+    one of them far longer than the other: the rounds go on for up to two minutes, half a second
+    apart, not for a fixed number of rounds."""
     workers: set[int] = set()
-    for _ in range(5):
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
         taskids = [service.run(KREA, **QUICK)["taskid"] for _ in range(2)]
         for taskid in taskids:
             assert service.wait(taskid, timeout=300)["pexit"] == "0"
             workers.add(_worker_pid(service, taskid))
         if len(workers) == 2:
             return
-    raise AssertionError(f"one worker ran every task: {workers}")
+        time.sleep(0.5)
+    raise AssertionError(f"one worker ran every task for two minutes: {workers}")
 
 
 def _store(service: Service) -> TaskStore:
