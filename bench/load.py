@@ -33,7 +33,6 @@ import argparse
 import contextlib
 import json
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -41,6 +40,8 @@ import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+
+import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -73,15 +74,18 @@ def batch_seconds(
 
 
 def stored_span(service: Service, ids: list[str]) -> float:
-    """From the first task's queueing to the last one's end, as the service recorded them (its
-    SQLite store keeps both as float seconds; Detail shows whole seconds)."""
-    marks = ",".join("?" * len(ids))
-    with contextlib.closing(sqlite3.connect(service.data_dir / "fluxserve.db")) as db:
-        first, last, ended = db.execute(
-            f"SELECT min(createtime), max(postprocessendtime), count(*) FROM tasks "
-            f"WHERE id IN ({marks}) AND status = 'task_postprocess_end'",
-            ids,
-        ).fetchone()
+    """From the first task's queueing to the last one's end, as the service recorded them (its store
+    keeps both as float seconds; Detail shows whole seconds)."""
+    query = sa.text(
+        "SELECT min(createtime), max(postprocessendtime), count(*) FROM tasks "
+        "WHERE id IN :ids AND status = 'task_postprocess_end'"
+    ).bindparams(sa.bindparam("ids", expanding=True))
+    store = service.open_store()
+    try:
+        with store.engine.connect() as db:
+            first, last, ended = db.execute(query, {"ids": [int(taskid) for taskid in ids]}).one()
+    finally:
+        store.engine.dispose()
     assert ended == len(ids), f"{ended} of {len(ids)} tasks ended in the store"
     return last - first
 

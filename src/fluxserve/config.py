@@ -52,6 +52,11 @@ class _BackendVariables(PydanticBaseSettingsSource):
         return {"backends": found} if found else {}
 
 
+def sqlite_url(data_dir: Path) -> str:
+    """The embedded default store: a SQLite file in the data dir (when FLUXSERVE_DATABASE_URL is unset)."""
+    return f"sqlite:///{(Path(data_dir) / 'fluxserve.db').resolve()}"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FLUXSERVE_", env_file=".env", extra="ignore")
 
@@ -141,7 +146,7 @@ class Settings(BaseSettings):
 
     @property
     def resolved_database_url(self) -> str:
-        return self.database_url or f"sqlite:///{(self.data_dir / 'fluxserve.db').resolve()}"
+        return self.database_url or sqlite_url(self.data_dir)
 
     @property
     def resolved_public_url(self) -> str:

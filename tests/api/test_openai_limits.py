@@ -8,13 +8,12 @@ from collections.abc import Callable
 import openai
 import pytest
 
-from fluxserve.tasks.store import TaskStore
 from tests.support.service import Service
 
 
 def test_key_only_project_limits_and_the_bounded_wait(make_service: Callable[..., Service]) -> None:
     server = make_service(FLUXSERVE_WORKERS="0", FLUXSERVE_OPENAI_WAIT_SECONDS="1")
-    store = TaskStore.open(f"sqlite:///{server.data_dir / 'fluxserve.db'}")
+    store = server.open_store()
     project = store.projects.create("openai-app", require_signature=False, max_concurrent=1)
     client = openai.OpenAI(base_url=f"{server.base_url}/v1", api_key=project.api_key, max_retries=0)
 

@@ -13,7 +13,6 @@ import pytest
 from websockets.sync.client import connect
 
 from fluxserve.api.errors import INTERNAL_ERROR
-from fluxserve.tasks.store import TaskStore
 from tests.support.files import image_bytes
 from tests.support.live import socket_url
 from tests.support.receiver import callback_receiver
@@ -92,7 +91,7 @@ def test_lone_surrogates_are_refused_at_every_endpoint(
 def test_a_stored_lone_surrogate_breaks_no_read_and_no_callback(queue_only_service: Service) -> None:
     """Rows written before the door check (JSON columns kept the text) read and call back fine."""
     service = queue_only_service
-    store = TaskStore.open(f"sqlite:///{service.data_dir / 'fluxserve.db'}")
+    store = service.open_store()
     project = store.project_by_key(service.api_key)
     with callback_receiver() as receiver:
         poisoned = store.create_task(
@@ -317,7 +316,7 @@ def test_an_upload_stored_with_its_declared_type_by_an_older_version_is_served_s
 ) -> None:
     answer = queue_only_service.post("/v1/File/Upload", files={"file": ("x.html", b"<script>", "text/html")})
     item = answer.json()["list"][0]
-    store = TaskStore.open(f"sqlite:///{queue_only_service.data_dir / 'fluxserve.db'}")
+    store = queue_only_service.open_store()
     with store.engine.begin() as conn:
         conn.exec_driver_sql(
             "UPDATE uploads SET contenttype = 'text/html' WHERE accesskey = ?", (item["accesskey"],)

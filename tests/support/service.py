@@ -18,6 +18,9 @@ from typing import Any
 
 import httpx
 
+from fluxserve.config import sqlite_url
+from fluxserve.tasks.store import TaskStore
+
 TEST_API_KEY = "test-key-0123456789abcdefghijklmn"
 TEST_API_SECRET = "test-secret-0123456789abcdef"
 
@@ -161,6 +164,15 @@ class Service:
             FLUXSERVE_API_KEY=self.api_key,
             FLUXSERVE_API_SECRET=self.api_secret,
         )
+
+    @property
+    def database_url(self) -> str:
+        """The store this server uses, resolved as its settings resolve it."""
+        return self.env().get("FLUXSERVE_DATABASE_URL") or sqlite_url(self.data_dir)
+
+    def open_store(self) -> TaskStore:
+        """The server's task store, opened from this (test) process."""
+        return TaskStore.open(self.database_url)
 
     def start(self, timeout: float = 60.0) -> Service:
         self.log_path = self.data_dir / f"server-{self.port}-{int(time.time() * 1000)}.log"

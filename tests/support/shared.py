@@ -102,9 +102,8 @@ def own_project(server: Service, name: str, *, key_only: bool = False) -> Servic
 
     Created in the server's store like ``fluxserve project create`` does (SQLite data dir)."""
     from fluxserve.tasks.projects import mark_changed
-    from fluxserve.tasks.store import TaskStore
 
-    store = TaskStore.open(f"sqlite:///{server.data_dir / 'fluxserve.db'}")
+    store = server.open_store()
     try:
         unique = f"{name}-{os.getpid()}-{next(_projects_made)}"
         project = store.projects.create(unique, require_signature=not key_only)

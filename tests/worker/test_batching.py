@@ -52,7 +52,7 @@ def batching(tmp_path_factory: pytest.TempPathFactory, tiny_weights_dir: Path) -
 
 
 def _store(service: Service) -> TaskStore:
-    return TaskStore.open(f"sqlite:///{service.data_dir / 'fluxserve.db'}")
+    return service.open_store()
 
 
 def _pixels(service: Service, task: dict) -> np.ndarray:

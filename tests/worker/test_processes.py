@@ -64,7 +64,7 @@ def _warm_up(service: Service) -> None:
 
 
 def _store(service: Service) -> TaskStore:
-    return TaskStore.open(f"sqlite:///{service.data_dir / 'fluxserve.db'}")
+    return service.open_store()
 
 
 def _worker_pid(service: Service, taskid: str) -> int:
