@@ -46,8 +46,8 @@ def test_opening_a_current_database_does_not_import_alembic(tmp_path: Path) -> N
     code = (
         "import sys\n"
         "from fluxserve.tasks.store import TaskStore\n"
-        f"TaskStore.open({url!r}).create_task(TaskStore.open({url!r}).ensure_project('k', '', False).id, "
-        "'a/b', {}, {})\n"
+        f"store = TaskStore.open({url!r})\n"
+        "store.create_task(store.ensure_project('k', '', False).id, 'a/b', {}, {})\n"
         "print('alembic' in sys.modules)\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
