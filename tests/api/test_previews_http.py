@@ -33,6 +33,7 @@ def _events(service: Service, token: str, query: str = "") -> list[SseEvent]:
 
 
 def test_sse_previews_only_when_asked_and_detail_keeps_the_latest(previewing: Service) -> None:
+    run_krea(previewing, steps=30, size=128)  # ahead in the queue: ours is still to run when we connect
     run = run_krea(previewing, steps=40, size=128)
     plain: list[SseEvent] = []
     thread = threading.Thread(target=lambda: plain.extend(_events(previewing, run["socketaccesstoken"])))
