@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from fluxserve.config import Settings, backends_from_variables
+from fluxserve.config import Settings, SettingsError, backends_from_variables, load_settings
 
 
 @pytest.fixture
@@ -95,3 +95,23 @@ def test_batching_settings_have_the_documented_defaults_and_reach_worker_and_eng
     settings = Settings()
     assert (settings.max_batch, settings.batch_wait_ms) == (8, 25.0)
     assert settings.engine_config().prompt_cache_size == 0
+
+
+def test_bad_variables_are_named_with_their_values_and_what_is_allowed(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLUXSERVE_PORT", "eighty")
+    monkeypatch.setenv("FLUXSERVE_WORKER_NICE", "-21")
+    monkeypatch.setenv("FLUXSERVE_API_NICE", "20")
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    message = str(raised.value)
+    assert message.startswith("invalid settings: ")
+    assert "FLUXSERVE_PORT='eighty': Input should be a valid integer" in message
+    assert "FLUXSERVE_WORKER_NICE='-21': Input should be greater than or equal to -20" in message
+    assert "FLUXSERVE_API_NICE='20': Input should be less than or equal to 19" in message
+    monkeypatch.setenv("FLUXSERVE_PORT", "8001")
+    monkeypatch.setenv("FLUXSERVE_WORKER_NICE", "-20")
+    monkeypatch.setenv("FLUXSERVE_API_NICE", "19")
+    settings = load_settings()
+    assert (settings.port, settings.worker_nice, settings.api_nice) == (8001, -20, 19)

@@ -14,6 +14,18 @@ app = typer.Typer(
 )
 
 
+def load_settings():
+    """The FLUXSERVE_* settings, or a one-line error naming the bad variable and exit status 2."""
+    from fluxserve.config import SettingsError
+    from fluxserve.config import load_settings as load
+
+    try:
+        return load()
+    except SettingsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
 def _configure_logging(level: str, fmt: str = "text") -> None:
     from fluxserve.logs import configure_logging
 
@@ -30,11 +42,12 @@ def serve() -> None:
     with collector_paused():
         import uvicorn
 
-        from fluxserve.config import Settings
         from fluxserve.runtime import build_runtime
 
-        settings = Settings()
+        settings = load_settings()
         _configure_logging(settings.log_level, settings.log_format)
+        if settings.workers > 0 or settings.devices:
+            _check_worker_priority(settings.worker_nice)
         runtime = build_runtime(settings)
         app = runtime.app()
     _announce(runtime)
@@ -80,6 +93,21 @@ def _lower_priority_of_this_thread(nice: int) -> None:
         logging.getLogger(__name__).warning("could not lower the API thread's priority", exc_info=True)
 
 
+def _check_worker_priority(nice: int, apply: bool = False) -> None:
+    """Stop with a clear error, before any worker starts, if FLUXSERVE_WORKER_NICE cannot be applied
+    (a supervised worker refused it would die and be restarted forever)."""
+    from fluxserve.worker import priority
+
+    try:
+        if apply:
+            priority.apply(nice)
+        else:
+            priority.check(nice)
+    except priority.PriorityError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
 @app.command()
 def worker() -> None:
     """Run one worker against the shared database (no HTTP API).
@@ -88,11 +116,11 @@ def worker() -> None:
     signal stops at once; the unfinished task is re-queued when its lease lapses). So does
     ``fluxserve workers drain <id>`` from any machine.
     """
-    from fluxserve.config import Settings
     from fluxserve.worker.process import run_worker
 
-    settings = Settings()
+    settings = load_settings()
     _configure_logging(settings.log_level, settings.log_format)
+    _check_worker_priority(settings.worker_nice, apply=True)
     run_worker(settings)
 
 
@@ -108,12 +136,11 @@ def workers(
     import json
     import time
 
-    from fluxserve.config import Settings
     from fluxserve.tasks.store import TaskStore
     from fluxserve.tasks.workers import WorkerDirectory
     from fluxserve.worker.listing import worker_json, worker_lines
 
-    settings = Settings()
+    settings = load_settings()
     directory = WorkerDirectory(TaskStore.open(settings.resolved_database_url).engine)
     if drain:
         drained = directory.drain(drain)
@@ -148,11 +175,10 @@ def pull(
     ] = None,
 ) -> None:
     """Download real weights (and catalog LoRAs) ahead of time into the data dir's cache."""
-    from fluxserve.config import Settings
     from fluxserve.engines.weights import pull_weights
     from fluxserve.errors import WeightsUnavailableError
 
-    settings = Settings()
+    settings = load_settings()
     _configure_logging(settings.log_level)
     try:
         paths = pull_weights(settings.engine_config(), tools or None)

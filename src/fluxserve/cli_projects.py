@@ -20,9 +20,9 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of 
 
 
 def _settings():
-    from fluxserve.config import Settings
+    from fluxserve.cli import load_settings
 
-    settings = Settings()
+    settings = load_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return settings
 

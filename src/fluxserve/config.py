@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -80,7 +80,8 @@ class Settings(BaseSettings):
     worker_threads: int = 1  # task threads per worker process (`fluxserve worker`)
     torch_threads: int = 0  # CPU threads per supervised worker; 0 = cores / workers
     drain_seconds: float = 60.0  # on SIGTERM, running tasks get this long to finish
-    api_nice: int = 10  # niceness of serve's HTTP thread (Linux): a flood of polls yields to the workers
+    api_nice: int = Field(default=10, ge=-20, le=19)  # niceness of serve's HTTP thread (Linux)
+    worker_nice: int = Field(default=0, ge=-20, le=19)  # workers' niceness, machine-wide; 0: unchanged
     live_poll_seconds: float = 1.0  # socket/SSE followers read the store after this long without events
     project_cache_seconds: float = 5.0  # API keys are re-read after this long (changes also notify)
     kill_poll_seconds: float = 1.0  # a worker reads a running task's kill flag from the store this often
@@ -183,3 +184,21 @@ class Settings(BaseSettings):
             bfl_retry_delay=self.bfl_retry_delay,
             backends=dict(self.backends),
         )
+
+
+class SettingsError(Exception):
+    """FLUXSERVE_* variables that do not validate, described by their variable names."""
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment, or SettingsError naming each bad variable, its value and what
+    is wrong with it (instead of pydantic's traceback in front of an operator)."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else ""
+            name = "BFL_API_KEY" if field == "bfl_api_key" else f"FLUXSERVE_{field.upper()}"
+            problems.append(f"{name}={error.get('input')!r}: {error['msg']}")
+        raise SettingsError("invalid settings: " + "; ".join(problems)) from None

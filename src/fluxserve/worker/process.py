@@ -27,6 +27,9 @@ def process_main(index: int, device: str, torch_threads: int, parent_pid: int) -
 
     configure_logging(settings.log_level, settings.log_format)
     logging.getLogger(__name__).info("worker process %d started (pid %d)", index, os.getpid())
+    from fluxserve.worker.priority import apply
+
+    apply(settings.worker_nice)  # before torch starts its threads: they inherit it
     if torch_threads > 0:
         from fluxserve.startup_gc import collector_paused
 
