@@ -18,14 +18,18 @@ from pathlib import Path
 KREA = "black-forest-labs/FLUX.1-Krea-dev"
 
 
-def _serve(weights: str, conn: Connection) -> None:
+def _serve(weights: str, nice: int, conn: Connection) -> None:
     """A child: load the pipeline, then run ("run", prompts, size, steps) commands until None.
 
     In a session of its own, as a fluxserve worker is (under its ``serve``, started in a new session):
     with the kernel's autogroup scheduling on, a process shares CPU first by session, so a child left
     in the bench's session would compete with the bench's own load generator (wrk) as a worker does not.
+    ``nice`` is applied as FLUXSERVE_WORKER_NICE is to a worker.
     """
     os.setsid()
+    from fluxserve.worker.priority import apply
+
+    apply(nice)
     import torch
     from diffusers import FluxPipeline
 
@@ -50,13 +54,13 @@ def _serve(weights: str, conn: Connection) -> None:
 class DirectProcesses:
     """``count`` pipeline processes (spawned, as fluxserve's workers are), kept for several rounds."""
 
-    def __init__(self, weights: Path, count: int) -> None:
+    def __init__(self, weights: Path, count: int, nice: int = 0) -> None:
         context = multiprocessing.get_context("spawn")
         self._conns: list[Connection] = []
         self._procs = []
         for _ in range(count):
             mine, theirs = context.Pipe()
-            process = context.Process(target=_serve, args=(str(weights), theirs), daemon=True)
+            process = context.Process(target=_serve, args=(str(weights), nice, theirs), daemon=True)
             process.start()
             self._conns.append(mine)
             self._procs.append(process)

@@ -24,7 +24,10 @@ last has ended, one of three ways (``--wait``):
 Both services run one task per pipeline call (``--max-batch 1``), so the scaling pair compares
 processes, not how batches happened to split between them. Usage:
     .venv/bin/python bench/load.py [--count 64] [--rounds 4] [--size 128] [--steps 20] [--pollers 50]
-        [--pollers-nice 0] [--wait store|poll|live]
+        [--pollers-nice 0] [--worker-nice 0] [--wait store|poll|live]
+
+``--worker-nice -10`` runs both services with ``FLUXSERVE_WORKER_NICE=-10`` (and the direct reference
+processes at the same niceness): what an operator sharing the box with other load can do about it.
 """
 
 from __future__ import annotations
@@ -147,6 +150,12 @@ def main() -> None:
         default=0,
         help="niceness of the polling clients (wrk); 19 stands for clients on other machines",
     )
+    parser.add_argument(
+        "--worker-nice",
+        type=int,
+        default=0,
+        help="FLUXSERVE_WORKER_NICE of both services (below 0 needs CAP_SYS_NICE)",
+    )
     parser.add_argument("--max-batch", type=int, default=1, help="FLUXSERVE_MAX_BATCH of both services")
     parser.add_argument(
         "--wait", choices=("store", "poll", "live"), default="store", help="how the bench waits for its tasks"
@@ -154,7 +163,12 @@ def main() -> None:
     args = parser.parse_args()
     from fluxserve.engines.tiny import build_tiny_weights
 
-    env = {"FLUXSERVE_LOG_LEVEL": "WARNING", "FLUXSERVE_MAX_BATCH": str(args.max_batch), **PRODUCTION}
+    env = {
+        "FLUXSERVE_LOG_LEVEL": "WARNING",
+        "FLUXSERVE_MAX_BATCH": str(args.max_batch),
+        "FLUXSERVE_WORKER_NICE": str(args.worker_nice),
+        **PRODUCTION,
+    }
     chunk = args.count // args.rounds
     seconds = dict.fromkeys(("alone", "polled", "two", "direct one", "direct two", "direct polled"), 0.0)
     reports = []
@@ -165,7 +179,10 @@ def main() -> None:
         one = Service(tmp / "one", weights=str(weights), env_overrides=env).start()
         two_env = {**env, "FLUXSERVE_WORKERS": "2"}
         two = Service(tmp / "two", weights=str(weights), env_overrides=two_env).start()
-        direct = {"direct one": DirectProcesses(weights, 1), "direct two": DirectProcesses(weights, 2)}
+        direct = {
+            "direct one": DirectProcesses(weights, 1, args.worker_nice),
+            "direct two": DirectProcesses(weights, 2, args.worker_nice),
+        }
         try:
             batch_seconds(one, 2, args.size, args.steps, "warm-up")  # every worker has loaded the model
             batch_seconds(two, 4, args.size, args.steps, "warm-up")
@@ -201,7 +218,10 @@ def main() -> None:
             for processes in direct.values():
                 processes.close()
     rate = {phase: chunk * args.rounds / spent for phase, spent in seconds.items()}
-    case = f"tiny FLUX.1 {args.size}²/{args.steps} steps, FLUXSERVE_MAX_BATCH={args.max_batch}"
+    case = (
+        f"tiny FLUX.1 {args.size}²/{args.steps} steps, FLUXSERVE_MAX_BATCH={args.max_batch}, "
+        f"FLUXSERVE_WORKER_NICE={args.worker_nice}"
+    )
     print(
         f"{chunk * args.rounds} tasks per figure in {args.rounds} alternating rounds, {case}, "
         f"one torch thread per worker, the bench waits by {args.wait}"
@@ -236,8 +256,7 @@ def main() -> None:
     print(
         f"reference, one direct process while {args.pollers} clients poll the idle service's Detail: "
         f"{rate['direct polled'] / rate['direct one']:.2f} of its speed alone (what the polled ratio's "
-        "neighbour costs a plain process; the service's worker shares its API's session, whose HTTP thread "
-        "is niced)"
+        f"neighbour costs a plain process in a session of its own at niceness {args.worker_nice})"
     )
     for round_, report in enumerate(reports):
         print(f"pollers (wrk), round {round_ + 1}: {report}")
