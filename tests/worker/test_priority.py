@@ -64,6 +64,30 @@ def test_apply_nices_every_later_thread_and_under_autogroup_leaves_for_its_own_s
         assert report["sid"] == os.getsid(0)  # nothing to gain from a session of its own
 
 
+REFUSED_AUTOGROUP = """
+import logging, os
+from fluxserve.worker import priority
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+priority._autogroup_enabled = lambda: True
+def refuse(nice, attempts=20):
+    raise PermissionError(13, "Permission denied", "/proc/self/autogroup")
+priority._set_autogroup_nice = refuse
+priority.apply(3)
+print(os.getpriority(os.PRIO_PROCESS, 0), os.getsid(0) == os.getpid())
+"""
+
+
+def test_a_refused_autogroup_write_is_a_warning_not_a_crash() -> None:
+    """A worker that dies at start is restarted forever: where /proc refuses the autogroup write (some
+    containers), the worker keeps its thread niceness and says what it could not do."""
+    result = subprocess.run(
+        [sys.executable, "-c", REFUSED_AUTOGROUP], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.split() == ["3", "True"]
+    assert "could not set the worker session's autogroup niceness" in result.stderr, result.stderr
+    assert "worker niceness 3 (in a session of its own, autogroup niceness not set)" in result.stderr
+
+
 def _without_the_right_to_lower_niceness() -> None:
     """preexec: RLIMIT_NICE 0 and, for root, CAP_SYS_NICE out of the bounding set (so the program
     exec'd next does not get it back)."""

@@ -82,7 +82,11 @@ def _own_autogroup(nice: int) -> str:
                 "`setsid fluxserve worker` (or under systemd) for the value to count machine-wide."
             )
             return "inside its session only"
-    _set_autogroup_nice(nice)
+    try:
+        _set_autogroup_nice(nice)
+    except OSError as exc:  # e.g. a read-only /proc in a container
+        log.warning("could not set the worker session's autogroup niceness (%s); threads keep theirs", exc)
+        return "in a session of its own, autogroup niceness not set"
     return "in a session of its own, whose autogroup has the same niceness"
 
 
