@@ -170,3 +170,44 @@ def _spawned_worker(serve: int, timeout: float = 30) -> int:
 def _nice(pid: int) -> int:
     stat = Path(f"/proc/{pid}/stat").read_text()
     return int(stat.rsplit(")", 1)[1].split()[16])
+
+
+@pytest.mark.parametrize("start", ["group leader", "session leader"])
+def test_a_standalone_worker_says_where_its_niceness_counts(
+    start: str, tmp_path: Path, tiny_weights_dir: Path
+) -> None:
+    """Started from a shell, `fluxserve worker` leads its process group and cannot setsid: it warns
+    that the value counts in its session only. Under `setsid` or systemd it leads its session and sets
+    that session's autogroup niceness itself."""
+    env = process_env(tmp_path, str(tiny_weights_dir), {"FLUXSERVE_WORKER_NICE": "4"})
+    log_path = tmp_path / "worker.log"
+    with open(log_path, "wb") as log_file:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "fluxserve.cli", "worker"],
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            **({"process_group": 0} if start == "group leader" else {"start_new_session": True}),
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while "worker niceness 4" not in log_path.read_text() and time.monotonic() < deadline:
+            assert worker.poll() is None, log_path.read_text()
+            time.sleep(0.05)
+        log = log_path.read_text()
+        assert "worker niceness 4" in log, log
+        assert _nice(worker.pid) == 4
+        group = Path(f"/proc/{worker.pid}/autogroup").read_text().strip()
+        if not AUTOGROUP:
+            assert "no autogroup scheduling on this kernel" in log
+        elif start == "group leader":
+            assert "cannot start a session of its own" in log and "(inside its session only)" in log
+            assert (
+                os.getsid(worker.pid) == os.getsid(0)
+                and group == Path("/proc/self/autogroup").read_text().strip()
+            )
+        else:
+            assert os.getsid(worker.pid) == worker.pid and group.endswith("nice 4")
+    finally:
+        worker.kill()
+        worker.wait()
