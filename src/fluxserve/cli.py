@@ -5,16 +5,19 @@ from __future__ import annotations
 import functools
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from fluxserve.config import Settings
 
 app = typer.Typer(
     help="fluxserve: a self-hosted, Wiro-compatible task API for FLUX image models.", no_args_is_help=True
 )
 
 
-def load_settings():
+def load_settings() -> Settings:
     """The FLUXSERVE_* settings, or a one-line error naming the bad variable and exit status 2."""
     from fluxserve.config import SettingsError
     from fluxserve.config import load_settings as load
