@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from fluxserve.worker.priority import AUTOGROUP_SWITCH, permitted
+from tests.support.procfs import niceness
 from tests.support.service import Service, process_env
 
 AUTOGROUP = AUTOGROUP_SWITCH.exists() and AUTOGROUP_SWITCH.read_text().strip() == "1"
@@ -140,10 +141,10 @@ def test_serve_s_worker_processes_take_the_niceness_and_the_api_keeps_its_own(
         serve = service.process.pid
         worker = _spawned_worker(serve)
         deadline = time.monotonic() + 30
-        while _nice(worker) != 5 and time.monotonic() < deadline:  # it applies it first thing
+        while niceness(worker) != 5 and time.monotonic() < deadline:  # it applies it first thing
             time.sleep(0.05)
-        assert _nice(worker) == 5
-        assert _nice(serve) == 10  # FLUXSERVE_API_NICE on the HTTP thread, as before
+        assert niceness(worker) == 5
+        assert niceness(serve) == 10  # FLUXSERVE_API_NICE on the HTTP thread, as before
         if AUTOGROUP:
             deadline = time.monotonic() + 10
             while os.getsid(worker) != worker and time.monotonic() < deadline:
@@ -165,11 +166,6 @@ def _spawned_worker(serve: int, timeout: float = 30) -> int:
                 return int(child)
         time.sleep(0.05)
     raise AssertionError("serve started no worker process")
-
-
-def _nice(pid: int) -> int:
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    return int(stat.rsplit(")", 1)[1].split()[16])
 
 
 @pytest.mark.parametrize("start", ["group leader", "session leader"])
@@ -196,7 +192,7 @@ def test_a_standalone_worker_says_where_its_niceness_counts(
             time.sleep(0.05)
         log = log_path.read_text()
         assert "worker niceness 4" in log, log
-        assert _nice(worker.pid) == 4
+        assert niceness(worker.pid) == 4
         group = Path(f"/proc/{worker.pid}/autogroup").read_text().strip()
         if not AUTOGROUP:
             assert "no autogroup scheduling on this kernel" in log

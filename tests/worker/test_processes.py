@@ -20,6 +20,7 @@ import pytest
 
 from fluxserve.tasks.store import TaskStore
 from tests.support.live import STATUS_ORDER, is_progress, read_all, register, statuses
+from tests.support.procfs import niceness
 from tests.support.service import Service
 
 KREA = "black-forest-labs/FLUX.1-Krea-dev"
@@ -132,13 +133,7 @@ def test_the_api_process_has_no_torch_while_its_worker_processes_do(two_workers:
     assert any(_loads_torch(pid) for pid in workers)  # the check can see torch where it is loaded
     assert two_workers.process is not None and not _loads_torch(two_workers.process.pid)
     # the HTTP thread yields to generation (FLUXSERVE_API_NICE, default 10); the workers do not
-    assert _nice(two_workers.process.pid) == 10 and [_nice(pid) for pid in workers] == [0, 0]
-
-
-def _nice(pid: int) -> int:
-    """The niceness of the process's main thread (field 19 of /proc/<pid>/stat)."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    return int(stat.rsplit(")", 1)[1].split()[16])
+    assert niceness(two_workers.process.pid) == 10 and [niceness(pid) for pid in workers] == [0, 0]
 
 
 def test_two_worker_processes_run_two_tasks_at_once(two_workers: Service) -> None:
