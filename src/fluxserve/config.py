@@ -199,6 +199,7 @@ def load_settings(**overrides: Any) -> Settings:
         problems = []
         for error in exc.errors():
             field = str(error["loc"][0]) if error["loc"] else ""
-            name = "BFL_API_KEY" if field == "bfl_api_key" else f"FLUXSERVE_{field.upper()}"
+            # pydantic names a field by its alias when it has one (BFL_API_KEY): that is the variable
+            name = f"FLUXSERVE_{field.upper()}" if field in Settings.model_fields else field
             problems.append(f"{name}={error.get('input')!r}: {error['msg']}")
         raise SettingsError("invalid settings: " + "; ".join(problems)) from None
