@@ -96,16 +96,13 @@ def _lower_priority_of_this_thread(nice: int) -> None:
         logging.getLogger(__name__).warning("could not lower the API thread's priority", exc_info=True)
 
 
-def _check_worker_priority(nice: int, apply: bool = False) -> None:
+def _check_worker_priority(nice: int) -> None:
     """Stop with a clear error, before any worker starts, if FLUXSERVE_WORKER_NICE cannot be applied
     (a supervised worker refused it would die and be restarted forever)."""
     from fluxserve.worker import priority
 
     try:
-        if apply:
-            priority.apply(nice)
-        else:
-            priority.check(nice)
+        priority.check(nice)
     except priority.PriorityError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -119,11 +116,13 @@ def worker() -> None:
     signal stops at once; the unfinished task is re-queued when its lease lapses). So does
     ``fluxserve workers drain <id>`` from any machine.
     """
+    from fluxserve.worker.priority import apply
     from fluxserve.worker.process import run_worker
 
     settings = load_settings()
     _configure_logging(settings.log_level, settings.log_format)
-    _check_worker_priority(settings.worker_nice, apply=True)
+    _check_worker_priority(settings.worker_nice)
+    apply(settings.worker_nice)
     run_worker(settings)
 
 
